@@ -1,0 +1,107 @@
+"""Typed errors: every message says what went wrong and what the user can do next.
+
+No error text ever contains the API key: messages are built from fixed strings and
+server-provided details that are truncated and stripped of the Authorization value.
+"""
+
+from __future__ import annotations
+
+
+class BgcutError(Exception):
+    """Base of every error bgcut raises on purpose."""
+
+    #: True when repeating the same request later may succeed.
+    retryable = False
+
+
+class OptionError(BgcutError, ValueError):
+    """An option value the API would refuse; raised before any network call."""
+
+
+class InputError(BgcutError, ValueError):
+    """The source image cannot be read or is not a picture bgcut can cut."""
+
+
+class ConfigError(BgcutError):
+    """The endpoint or local configuration is unusable."""
+
+
+class InsecureEndpointError(ConfigError):
+    """The API key would travel in clear text."""
+
+
+class MissingKeyError(BgcutError):
+    """No API key was found anywhere bgcut looks."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "No BackgroundCut API key is set. Run `bgcut config --set-key` (or set the "
+            "BACKGROUNDCUT_API_KEY environment variable); get a key from your "
+            "BackgroundCut account page. To cut without a key, use the local engine."
+        )
+
+
+class ApiError(BgcutError):
+    """The service answered with an error status."""
+
+    status: int = 0
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+
+class BadRequestError(ApiError):
+    status = 400
+
+
+class AuthError(ApiError):
+    status = 401
+
+
+class CreditsError(ApiError):
+    status = 402
+
+
+class EndpointError(ApiError):
+    """405/450 or a redirect: the configured endpoint is not the API's cut URL."""
+
+
+class TooLargeError(ApiError):
+    status = 413
+
+
+class RateLimitError(ApiError):
+    status = 429
+    retryable = True
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ServiceError(ApiError):
+    """5xx: the service failed; safe to retry because no credit is charged."""
+
+    retryable = True
+
+
+class NetworkError(BgcutError):
+    """The request did not complete: no connection, a timeout, a reset."""
+
+    retryable = True
+
+
+class BadAnswerError(BgcutError):
+    """The service said 200 but the body is not a usable image."""
+
+    retryable = True
+
+
+class EngineError(BgcutError):
+    """The local engine cannot run (missing model or runtime)."""
+
+
+class CancelledError(BgcutError):
+    """The user cancelled the cut."""

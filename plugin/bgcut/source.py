@@ -1,0 +1,172 @@
+"""Turn whatever the caller hands us into pixels: path, bytes, Pillow image or numpy array.
+
+The pixels keep their own dtype (uint8, uint16 or float32) so a 16-bit or float layer comes
+back at its own precision; `rgb8()` is the sRGB 8-bit view the service is sent.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InputError
+
+#: A source larger than this is refused rather than decoded (decompression bombs).
+MAX_SOURCE_PIXELS = 250_000_000
+
+SourceLike = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | np.ndarray
+
+
+@dataclass
+class Source:
+    """The source as an H×W×C array (C = 1..4) plus what is needed to read it right."""
+
+    pixels: np.ndarray
+    linear: bool = False
+    name: str = "image"
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.pixels.shape[2] in (2, 4)
+
+    def unit(self) -> np.ndarray:
+        """The pixels as float32 in 0..1 (same encoding as stored)."""
+        return to_unit(self.pixels)
+
+    def rgb8(self) -> np.ndarray:
+        """sRGB-encoded H×W×3 uint8, what an upload carries (alpha dropped)."""
+        px = self.pixels
+        colour = px[..., :3] if px.shape[2] >= 3 else np.repeat(px[..., :1], 3, axis=2)
+        if px.dtype == np.uint8 and not self.linear:
+            return np.ascontiguousarray(colour)
+        unit = to_unit(colour)
+        if self.linear:
+            unit = linear_to_srgb(unit)
+        return (np.clip(unit, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+    def alpha_unit(self) -> np.ndarray | None:
+        if not self.has_alpha:
+            return None
+        return np.clip(to_unit(self.pixels[..., -1]), 0.0, 1.0)
+
+
+def load_source(obj: SourceLike, *, linear: bool = False, name: str | None = None) -> Source:
+    """Read any accepted input; raise InputError with the reason when it is not usable."""
+    if isinstance(obj, np.ndarray):
+        return Source(_check_array(obj), linear=linear, name=name or "array")
+    if isinstance(obj, Image.Image):
+        return Source(_pil_to_array(obj), linear=linear, name=name or "image")
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return Source(_decode(bytes(obj), "the given bytes"), linear=linear, name=name or "image")
+    if isinstance(obj, (str, os.PathLike)):
+        path = os.fspath(obj)
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise InputError(f"Cannot read {path!r}: {exc.strerror or exc}. Check the path.") from None
+        stem = os.path.splitext(os.path.basename(path))[0]
+        return Source(_decode(data, repr(path)), linear=linear, name=name or stem)
+    raise InputError(
+        f"Unsupported input type {type(obj).__name__}: give a file path, encoded bytes, "
+        "a Pillow image or a numpy array."
+    )
+
+
+def to_unit(a: np.ndarray) -> np.ndarray:
+    if a.dtype == np.uint8:
+        return a.astype(np.float32) * (1.0 / 255.0)
+    if a.dtype == np.uint16:
+        return a.astype(np.float32) * (1.0 / 65535.0)
+    return a.astype(np.float32, copy=False)
+
+
+def from_unit(unit: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Inverse of to_unit, rounding and clipping for integer types."""
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        return (np.clip(unit, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if dtype == np.uint16:
+        return (np.clip(unit, 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)
+    return unit.astype(dtype, copy=False)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, None)
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1.0 / 2.4) - 0.055).astype(np.float32)
+
+
+def _check_array(a: np.ndarray) -> np.ndarray:
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
+        raise InputError(f"Array of shape {a.shape} is not an image: expected H×W, H×W×3 or H×W×4.")
+    if a.dtype not in (np.uint8, np.uint16, np.float32):
+        if a.dtype == np.float64:
+            a = a.astype(np.float32)
+        else:
+            raise InputError(f"Array dtype {a.dtype} is not supported: use uint8, uint16 or float32.")
+    if a.shape[0] < 1 or a.shape[1] < 1:
+        raise InputError("The image is empty (zero width or height).")
+    if a.dtype == np.float32 and not np.isfinite(a).all():
+        a = np.nan_to_num(a, nan=0.0, posinf=1.0, neginf=0.0)
+    return a
+
+
+def _decode(data: bytes, what: str) -> np.ndarray:
+    if not data:
+        raise InputError(f"{what} is empty: give a PNG, JPEG or WebP picture.")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+            if w * h > MAX_SOURCE_PIXELS:
+                raise InputError(
+                    f"{what} declares {w}×{h} pixels, more than bgcut will open "
+                    f"({MAX_SOURCE_PIXELS // 1_000_000} MP). Scale it down first."
+                )
+            im.seek(0)
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            return _pil_to_array(im)
+    except InputError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise InputError(
+            f"{what} is not a readable image ({type(exc).__name__}). "
+            "Give a PNG, JPEG or WebP file that opens in an image viewer."
+        ) from None
+
+
+def _pil_to_array(im: Image.Image) -> np.ndarray:
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(im, dtype=np.uint16)[..., None].copy()
+    if mode in ("I", "F"):
+        a = np.asarray(im)
+        if mode == "I":
+            hi = 65535 if a.max(initial=0) > 255 else 255
+            a = np.clip(a, 0, hi).astype(np.uint16 if hi > 255 else np.uint8)
+        else:
+            a = a.astype(np.float32)
+        return a[..., None].copy()
+    if mode == "RGBA" or mode == "RGB" or mode == "L" or mode == "LA":
+        out = np.asarray(im)
+    elif "A" in mode or "transparency" in im.info:
+        out = np.asarray(im.convert("RGBA"))
+    else:
+        out = np.asarray(im.convert("RGB"))
+    if out.ndim == 2:
+        out = out[..., None]
+    return np.ascontiguousarray(out)

@@ -1,0 +1,138 @@
+"""Prepare the upload so that 413 and over-12-MP answers cannot happen.
+
+PNG is lossless but a 12 MP photo easily makes 20 MB of it, so PNG is used only when it
+is sure or predicted to fit; photographs go as JPEG at quality 95 without chroma
+subsampling (visually lossless for segmentation). The image is scaled down when it has
+more pixels than `max_resolution` (and 12 MP) or when even the lossy encoding is too big.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from .options import MAX_PIXELS, CutOptions
+
+#: The service refuses bodies over 12 MB; keep room for the multipart envelope.
+MAX_UPLOAD_BYTES = 12_000_000
+ENVELOPE_BYTES = 4_096
+_PNG_SAMPLE_ROWS = 64
+_JPEG_QUALITIES = (95, 90, 85)
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    """What was done to the source before it left the machine."""
+
+    format: str
+    bytes: int
+    width: int
+    height: int
+    scale: float
+
+    @property
+    def downscaled(self) -> bool:
+        return self.scale < 1.0
+
+
+@dataclass(frozen=True)
+class Upload:
+    data: bytes
+    info: UploadInfo
+    content_type: str
+    filename: str
+
+
+def file_budget(options: CutOptions) -> int:
+    """Largest encoded file that keeps the whole request within the limit."""
+    budget = MAX_UPLOAD_BYTES - ENVELOPE_BYTES
+    if options.upload_field == "image_file_b64":
+        budget = budget * 3 // 4
+    return budget
+
+
+def target_size(width: int, height: int, max_pixels: int) -> tuple[int, int]:
+    """Largest size with the source's aspect ratio and at most max_pixels pixels."""
+    max_pixels = min(max_pixels, MAX_PIXELS)
+    if width * height <= max_pixels:
+        return width, height
+    s = math.sqrt(max_pixels / (width * height))
+    w, h = max(1, int(width * s)), max(1, int(height * s))
+    while w * h > max_pixels:
+        if w >= h:
+            w -= 1
+        else:
+            h -= 1
+    return w, h
+
+
+def prepare_upload(rgb8: np.ndarray, options: CutOptions) -> Upload:
+    height, width = rgb8.shape[:2]
+    budget = file_budget(options)
+    w, h = target_size(width, height, options.max_resolution)
+    while True:
+        pixels = rgb8 if (w, h) == (width, height) else _resize(rgb8, w, h)
+        encoded = _encode_within(pixels, budget)
+        if encoded is not None:
+            fmt, data = encoded
+            info = UploadInfo(fmt, len(data), w, h, w / width)
+            return _wrap(data, info, options)
+        w, h = target_size(w, h, int(w * h * 0.7))
+
+
+def _wrap(data: bytes, info: UploadInfo, options: CutOptions) -> Upload:
+    ctype = "image/png" if info.format == "PNG" else "image/jpeg"
+    name = "image.png" if info.format == "PNG" else "image.jpg"
+    if options.upload_field == "image_file_b64":
+        data = base64.b64encode(data)
+    return Upload(data, info, ctype, name)
+
+
+def _resize(rgb8: np.ndarray, w: int, h: int) -> np.ndarray:
+    im = Image.fromarray(rgb8)
+    if im.width >= 2 * w and im.height >= 2 * h:
+        factor = min(im.width // w, im.height // h)
+        im = im.reduce(factor)
+    return np.asarray(im.resize((w, h), Image.Resampling.LANCZOS))
+
+
+def _encode_within(rgb8: np.ndarray, budget: int) -> tuple[str, bytes] | None:
+    h, w = rgb8.shape[:2]
+    raw = w * h * 3 + h
+    if raw <= budget * 0.98 or _png_estimate(rgb8) <= budget * 0.8:
+        data = _png(rgb8)
+        if len(data) <= budget:
+            return "PNG", data
+    for q in _JPEG_QUALITIES:
+        data = _jpeg(rgb8, q)
+        if len(data) <= budget:
+            return "JPEG", data
+    return None
+
+
+def _png_estimate(rgb8: np.ndarray) -> float:
+    """Predict the PNG size from evenly spaced bands of rows (about 1/8 of the image)."""
+    h = rgb8.shape[0]
+    band = _PNG_SAMPLE_ROWS
+    if h <= band * 8:
+        return float(len(_png(rgb8)))
+    starts = np.linspace(0, h - band, 8).astype(int)
+    sample = np.concatenate([rgb8[s : s + band] for s in starts])
+    return len(_png(sample)) * h / sample.shape[0]
+
+
+def _png(rgb8: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb8).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def _jpeg(rgb8: np.ndarray, quality: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb8).save(buf, format="JPEG", quality=quality, subsampling=0)
+    return buf.getvalue()

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Build (once) a Debian trixie root holding real GIMP 3 for the host tests.
+# Usage: tools/gimp_root.sh [full|bare]   -> prints the root's path
+#   full: gimp + python3-gi + numpy/Pillow/requests (like a Linux distro's GIMP)
+#   bare: gimp + python3-gi only (like GIMP's bundled Python on Windows/macOS)
+# The root is cached outside the repo (BGCUT_HOST_CACHE, default /var/cache/bgcut) and
+# rebuilt only when its stamp file is missing.
+set -euo pipefail
+flavour="${1:-full}"
+cache="${BGCUT_HOST_CACHE:-/var/cache/bgcut}"
+root="$cache/gimp-root-$flavour"
+stamp="$root/.bgcut-stamp"
+case "$flavour" in
+  full) include="gimp,python3-gi,gir1.2-gimp-3.0,python3-numpy,python3-pil,python3-requests" ;;
+  bare) include="gimp,python3-gi,gir1.2-gimp-3.0" ;;
+  *) echo "unknown flavour: $flavour (full|bare)" >&2; exit 2 ;;
+esac
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$include" ]]; then
+  echo "$root"; exit 0
+fi
+if ! command -v mmdebstrap >/dev/null; then
+  apt-get update >&2
+  apt-get install -y --no-install-recommends mmdebstrap debian-archive-keyring >&2
+fi
+mkdir -p "$cache"
+if mountpoint -q "$root/proc" 2>/dev/null; then
+  echo "refusing to rebuild $root: something is mounted under it" >&2; exit 1
+fi
+rm -rf "$root.tmp" "$root"
+mmdebstrap --variant=minbase --include="$include" \
+  --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+  --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+  --dpkgopt='path-include=/usr/share/locale/locale.alias' \
+  trixie "$root.tmp" http://deb.debian.org/debian >&2
+mkdir -p "$root.tmp/x/plugin" "$root.tmp/x/io" "$root.tmp/x/profile"
+echo "$include" > "$root.tmp/.bgcut-stamp"
+mv "$root.tmp" "$root"
+echo "$root"
