@@ -103,7 +103,11 @@ def _compose(source: Source, mask: np.ndarray, service_rgba: np.ndarray | None) 
     dtype = px.dtype
     out = np.empty((source.height, source.width, 4), dtype=dtype)
     if service_rgba is not None:
-        out[..., :3] = service_rgba[..., :3]
+        # the service's edge colours where the subject fades, the source's own elsewhere
+        # (a lossy WebP answer must not degrade the opaque interior)
+        out[..., :3] = px[..., :3]
+        edge = mask < 255
+        out[..., :3][edge] = service_rgba[..., :3][edge]
     elif px.shape[2] >= 3:
         out[..., :3] = px[..., :3]
     else:

@@ -185,7 +185,7 @@ class Emulator:
             with self._lock:
                 self.seen.append(seen)
         if fault is not None and fault.kind == "html200":
-            seen.charged = False
+            self._refund(charged_key)
             page = b"<!DOCTYPE html><html><body><h1>Gateway Timeout</h1></body></html>"
             return Response(page, 200, mimetype="text/html")(environ, start_response)
         self._charge(charged_key, seen)
@@ -217,10 +217,15 @@ class Emulator:
         with self._lock:
             if account.credits <= 0:
                 raise _Abort(402, "Payment required: no credits left")
-        if self.service_time:
-            time.sleep(self.service_time)
-        rgb = _decode_image(data)
-        body, ctype = _render(rgb, options, wrong_size=bool(fault and fault.kind == "wrong_size"))
+            account.credits -= 1  # reserved now so concurrent requests cannot overdraw
+        try:
+            if self.service_time:
+                time.sleep(self.service_time)
+            rgb = _decode_image(data)
+            body, ctype = _render(rgb, options, wrong_size=bool(fault and fault.kind == "wrong_size"))
+        except BaseException:
+            self._refund(key or "")
+            raise
         return body, ctype, key or ""
 
     def _admit(self, key: str) -> tuple[bool, float, int]:
@@ -250,10 +255,12 @@ class Emulator:
 
     def _charge(self, key: str, seen: Seen) -> None:
         with self._lock:
-            account = self._accounts[key]
-            account.credits -= 1
-            account.charged += 1
+            self._accounts[key].charged += 1
             seen.charged = True
+
+    def _refund(self, key: str) -> None:
+        with self._lock:
+            self._accounts[key].credits += 1
 
     def _next_fault(self) -> Fault | None:
         with self._lock:
