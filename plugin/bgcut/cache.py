@@ -15,12 +15,14 @@ from pathlib import Path
 from .config import cache_dir
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
+PRUNE_EVERY = 50
 
 
 class AnswerCache:
     def __init__(self, root: str | os.PathLike | None = None, max_bytes: int = DEFAULT_MAX_BYTES):
         self.root = Path(root) if root is not None else cache_dir() / "answers"
         self.max_bytes = max_bytes
+        self._puts = 0
 
     def __repr__(self) -> str:
         return f"AnswerCache({str(self.root)!r})"
@@ -45,6 +47,7 @@ class AnswerCache:
         return data
 
     def put(self, key: str, data: bytes) -> None:
+        """Best effort: a cache that cannot be written only costs a later credit."""
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,9 +55,11 @@ class AnswerCache:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, path)
+            self._puts += 1
+            if self._puts % PRUNE_EVERY == 1:
+                self._prune()
         except OSError:
-            return  # a cache that cannot be written only costs a later credit
-        self._prune()
+            return
 
     def clear(self) -> int:
         removed = 0
@@ -66,15 +71,19 @@ class AnswerCache:
     def _files(self) -> list[Path]:
         if not self.root.is_dir():
             return []
-        return [p for p in self.root.glob("*/*") if p.is_file()]
+        return [p for p in self.root.glob("*/*") if not p.name.startswith(".")]
 
     def _prune(self) -> None:
-        files = self._files()
-        total = sum(p.stat().st_size for p in files)
-        if total <= self.max_bytes:
-            return
-        for path in sorted(files, key=lambda p: p.stat().st_mtime):
-            total -= path.stat().st_size
-            path.unlink(missing_ok=True)
-            if total <= self.max_bytes * 0.8:
+        sizes: list[tuple[float, int, Path]] = []
+        for path in self._files():
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            sizes.append((st.st_mtime, st.st_size, path))
+        total = sum(size for _, size, _ in sizes)
+        for _, size, path in sorted(sizes):
+            if total <= self.max_bytes:
                 break
+            path.unlink(missing_ok=True)
+            total -= size
