@@ -22,7 +22,6 @@ from .errors import (
     AuthError,
     BadAnswerError,
     BadRequestError,
-    BgcutError,
     CancelledError,
     CreditsError,
     EndpointError,
@@ -55,6 +54,7 @@ class BackgroundCutClient:
         *,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         retry_budget: float = 120.0,
+        max_failures: int = 3,
         verify: bool | str = True,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] | None = None,
@@ -63,6 +63,7 @@ class BackgroundCutClient:
         self.__key = resolve_key(api_key)
         self.timeout = timeout
         self.retry_budget = retry_budget
+        self.max_failures = max_failures
         self.verify = verify
         self._session = session or requests.Session()
         self._session.trust_env = False
@@ -79,9 +80,14 @@ class BackgroundCutClient:
         pacer: Pacer | None = None,
         cancel: threading.Event | None = None,
     ) -> bytes:
-        """POST with retries until success, a final error, or the retry budget is spent."""
+        """POST with retries until success, a final error, or the retry budget is spent.
+
+        429 is retried for as long as the budget allows (it is normal under load);
+        transport failures and 5xx at most `max_failures` times, so a dead network
+        is reported within seconds.
+        """
         deadline = time.monotonic() + self.retry_budget
-        attempt = 0
+        failures = 0
         while True:
             if cancel is not None and cancel.is_set():
                 raise CancelledError("Cancelled; nothing was changed.")
@@ -89,18 +95,21 @@ class BackgroundCutClient:
                 pacer.acquire(cancel)
             try:
                 data = self.cut_once(upload, options)
-            except BgcutError as exc:
-                if not exc.retryable or isinstance(exc, BadAnswerError):
-                    raise
-                retry_after = exc.retry_after if isinstance(exc, RateLimitError) else None
-                if pacer is not None and isinstance(exc, RateLimitError):
-                    pacer.on_rate_limited(retry_after)
-                wait = _backoff(attempt) if retry_after is None else retry_after
-                if pacer is not None and isinstance(exc, RateLimitError) and retry_after is None:
-                    wait = 0.0
+            except RateLimitError as exc:
+                if pacer is not None:
+                    pacer.on_rate_limited(exc.retry_after)
+                    wait = exc.retry_after or 0.0  # the pacer holds every sender back
+                else:
+                    wait = exc.retry_after if exc.retry_after is not None else _backoff(failures)
                 if time.monotonic() + wait > deadline:
                     raise
-                attempt += 1
+                self._wait(wait, cancel)
+                continue
+            except (NetworkError, ServiceError):
+                failures += 1
+                wait = _backoff(failures - 1)
+                if failures > self.max_failures or time.monotonic() + wait > deadline:
+                    raise
                 self._wait(wait, cancel)
                 continue
             if pacer is not None:

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""GIMP 3 plug-in: Layer ▸ Transparency ▸ Remove Background… (PDB: plug-in-bgcut-remove-background).
+
+Thin by design: read the selected layers' pixels, cut them all with the bgcut core, and only
+then write the results inside one undo group, so any failure leaves the image untouched.
+Every GIMP call lives in gimpfu_compat.py; nothing touches GIMP at import time.
+"""
+
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [p for p in (os.path.join(_HERE, "lib"), _HERE) if p not in sys.path]
+
+import gi  # noqa: E402
+
+gi.require_version("Gimp", "3.0")
+from gi.repository import Gimp, GLib, GObject  # noqa: E402
+
+PROC_NAME = "plug-in-bgcut-remove-background"
+OUTPUTS = (
+    (
+        "layer-mask",
+        "Layer mask on the layer",
+        "Add the cut as a mask on the selected layer (non-destructive)",
+    ),
+    ("rgba-layer", "New cut-out layer", "Add a new layer '<name> (cut)' above, with the background removed"),
+    ("mask-layer", "New mask layer", "Add a new grayscale layer holding the mask"),
+)
+QUALITIES = (
+    ("High", "High", "Best edges, slowest"),
+    ("Medium", "Medium", "Balanced"),
+    ("Low", "Low", "Fastest"),
+)
+
+
+def run(procedure, run_mode, image, drawables, config, data):
+    """Module-level run function: the work is in bgcut_gimp_action."""
+    import bgcut_gimp_action as action
+    import gimpfu_compat as gf
+
+    interactive = run_mode == Gimp.RunMode.INTERACTIVE
+    if interactive and not gf.show_dialog(procedure, config):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    try:
+        action.remove_background(
+            image, list(drawables), action.settings_from(config), interactive=interactive
+        )
+    except action.UserFacingError as exc:
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(str(exc)))
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
+class BgcutRemoveBackground(Gimp.PlugIn):
+    def do_query_procedures(self):
+        return [PROC_NAME]
+
+    def do_set_i18n(self, name):
+        return False
+
+    def do_create_procedure(self, name):
+        proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
+        proc.set_image_types("RGB*, GRAY*")
+        proc.set_sensitivity_mask(
+            Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMask.DRAWABLES
+        )
+        proc.set_menu_label("Remove _Background…")
+        proc.add_menu_path("<Image>/Layer/Transparency/")
+        proc.add_menu_path("<Layers>/Layers Menu/")
+        proc.set_documentation(
+            "Remove the background of the selected layers with BackgroundCut",
+            "Cuts out the subject of each selected layer and adds the result as a layer mask, "
+            "a new cut-out layer or a new mask layer, at the layer's full size. The original "
+            "pixels are never changed. Needs a BackgroundCut API key (bgcut config --set-key).",
+            name,
+        )
+        proc.set_attribution("bgcut", "bgcut", "2026")
+        rw = GObject.ParamFlags.READWRITE
+        proc.add_choice_argument("output", "_Output", "What to add", _choice(OUTPUTS), "layer-mask", rw)
+        proc.add_choice_argument(
+            "quality", "_Quality", "BackgroundCut quality", _choice(QUALITIES), "Medium", rw
+        )
+        proc.add_string_argument("return-type", "_Return type", "PNG, WEBP or WEBP_1 .. WEBP_100", "PNG", rw)
+        proc.add_int_argument(
+            "max-resolution",
+            "_Max resolution",
+            "Pixels sent at most (the result is always full size)",
+            1,
+            12_000_000,
+            12_000_000,
+            rw,
+        )
+        proc.add_boolean_argument(
+            "selection-only", "_Selection only", "Cut only the selection's bounds", False, rw
+        )
+        return proc
+
+
+def _choice(entries):
+    choice = Gimp.Choice.new()
+    for i, (nick, label, help_text) in enumerate(entries):
+        choice.add(nick, i, label, help_text)
+    return choice
+
+
+if __name__ == "__main__":
+    Gimp.main(BgcutRemoveBackground.__gtype__, sys.argv)

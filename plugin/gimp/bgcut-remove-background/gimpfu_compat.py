@@ -1,0 +1,174 @@
+"""Every GIMP 3 API call the plug-in makes, written once, gimpfu-style.
+
+Pixels move as whole rectangles through Gegl buffers (never per pixel); formats are
+perceptual ("R'G'B'A") in the image's own precision, masks are linear "Y u8".
+GIMP API churn is contained in this file.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+import numpy as np  # noqa: E402
+from gi.repository import Gegl, Gimp  # noqa: E402
+
+_DTYPES = {"u8": np.uint8, "u16": np.uint16, "float": np.float32}
+
+
+def component(image) -> str:
+    """'u8', 'u16' or 'float': the storage type bgcut gets pixels in for this image."""
+    name = image.get_precision().value_nick.upper().replace("-", "_")
+    if name.startswith("U8"):
+        return "u8"
+    if name.startswith("U16"):
+        return "u16"
+    return "float"
+
+
+def is_gray(image) -> bool:
+    return image.get_base_type() == Gimp.ImageBaseType.GRAY
+
+
+def layer_problem(drawable) -> str | None:
+    """Why this drawable cannot be cut, in words for the user; None when it can."""
+    name = drawable.get_name()
+    if not drawable.is_layer():
+        return f"'{name}' is a channel or mask, not a layer: select the layer itself."
+    if drawable.is_group():
+        return f"'{name}' is a layer group: select the layers inside it (or merge the group)."
+    if drawable.is_text_layer():
+        return f"'{name}' is a text layer: rasterize it first (Layer ▸ Discard Text Information)."
+    return None
+
+
+def offsets(layer) -> tuple[int, int]:
+    _, x, y = layer.get_offsets()
+    return x, y
+
+
+def size(drawable) -> tuple[int, int]:
+    return drawable.get_width(), drawable.get_height()
+
+
+def selection_bounds(image) -> tuple[int, int, int, int] | None:
+    """(x, y, w, h) of the selection in image coordinates, or None when nothing is selected."""
+    _, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
+    if not non_empty:
+        return None
+    return x1, y1, x2 - x1, y2 - y1
+
+
+def read_rgba(drawable, rect: tuple[int, int, int, int], comp: str) -> np.ndarray:
+    """H×W×4 perceptual RGBA of a rectangle in the drawable's own coordinates."""
+    x, y, w, h = rect
+    fmt = f"R'G'B'A {comp}"
+    data = drawable.get_buffer().get(Gegl.Rectangle.new(x, y, w, h), 1.0, fmt, Gegl.AbyssPolicy.CLAMP)
+    return np.frombuffer(bytes(data), dtype=_DTYPES[comp]).reshape(h, w, 4)
+
+
+def _write(drawable, rect: tuple[int, int, int, int], fmt: str, pixels: np.ndarray) -> None:
+    x, y, w, h = rect
+    data = np.ascontiguousarray(pixels).tobytes()
+    buf = drawable.get_buffer()
+    buf.set(Gegl.Rectangle.new(x, y, w, h), fmt, data)
+    buf.flush()
+    drawable.update(x, y, w, h)
+
+
+def add_layer(image, above, name: str, pixels: np.ndarray, at: tuple[int, int], comp: str, *, alpha: bool):
+    """A new layer from numpy, inserted above `above` at image position `at`."""
+    h, w = pixels.shape[:2]
+    gray = is_gray(image)
+    if alpha:
+        kind = Gimp.ImageType.GRAYA_IMAGE if gray else Gimp.ImageType.RGBA_IMAGE
+        fmt = f"Y'A {comp}" if gray else f"R'G'B'A {comp}"
+        if gray:
+            pixels = pixels[..., [0, 3]]
+    else:
+        kind = Gimp.ImageType.GRAY_IMAGE if gray else Gimp.ImageType.RGB_IMAGE
+        fmt = f"Y' {comp}"
+    layer = Gimp.Layer.new(image, name, w, h, kind, 100.0, Gimp.LayerMode.NORMAL)
+    image.insert_layer(layer, above.get_parent(), image.get_item_position(above))
+    layer.set_offsets(*at)
+    _write(layer, (0, 0, w, h), fmt, pixels)
+    return layer
+
+
+def set_mask(layer, mask: np.ndarray, rect: tuple[int, int, int, int]) -> None:
+    """Add (or replace) the layer's mask: white outside `rect`, `mask` inside it."""
+    if layer.get_mask() is not None:
+        layer.remove_mask(Gimp.MaskApplyMode.DISCARD)
+    if not layer.has_alpha():
+        layer.add_alpha()
+    lmask = layer.create_mask(Gimp.AddMaskType.WHITE)
+    layer.add_mask(lmask)
+    _write(lmask, rect, "Y u8", mask)
+
+
+@contextmanager
+def undo_group(image):
+    image.undo_group_start()
+    try:
+        yield
+    finally:
+        image.undo_group_end()
+
+
+@contextmanager
+def progress(text: str):
+    Gimp.progress_init(text)
+    try:
+        yield lambda fraction: Gimp.progress_update(max(0.0, min(1.0, fraction)))
+    finally:
+        Gimp.progress_end()
+
+
+def progress_text(text: str) -> None:
+    Gimp.progress_set_text(text)
+
+
+def flush() -> None:
+    Gimp.displays_flush()
+
+
+def ask_for_key() -> str | None:
+    """Ask once for the API key (interactive runs only); None when the user cancels."""
+    gi.require_version("GimpUi", "3.0")
+    gi.require_version("Gtk", "3.0")
+    from gi.repository import GimpUi, Gtk
+
+    GimpUi.init("bgcut-remove-background")
+    dialog = GimpUi.Dialog(title="BackgroundCut API key", role="bgcut-key")
+    dialog.add_button("_Cancel", Gtk.ResponseType.CANCEL)
+    dialog.add_button("_Save", Gtk.ResponseType.OK)
+    box = dialog.get_content_area()
+    label = Gtk.Label(
+        label="Paste your BackgroundCut API key. It is stored only in bgcut's\n"
+        "private config file (readable by you alone), never in GIMP's settings."
+    )
+    entry = Gtk.Entry(visibility=False, activates_default=True)
+    box.pack_start(label, False, False, 6)
+    box.pack_start(entry, False, False, 6)
+    dialog.set_default_response(Gtk.ResponseType.OK)
+    dialog.show_all()
+    ok = dialog.run() == Gtk.ResponseType.OK
+    key = entry.get_text().strip()
+    dialog.destroy()
+    return key if ok and key else None
+
+
+def show_dialog(procedure, config) -> bool:
+    """GIMP's own procedure dialog for the arguments; False when cancelled."""
+    gi.require_version("GimpUi", "3.0")
+    from gi.repository import GimpUi
+
+    GimpUi.init("bgcut-remove-background")
+    dialog = GimpUi.ProcedureDialog.new(procedure, config, "Remove Background")
+    dialog.fill(None)
+    ok = dialog.run()
+    dialog.destroy()
+    return bool(ok)

@@ -1,0 +1,84 @@
+"""Drive real GIMP 3 from pytest: build/reuse the root, install the plug-in, run a job."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+HOSTS = Path(__file__).resolve().parent
+REPO = HOSTS.parent.parent
+
+
+def gimp_root(flavour: str = "full") -> Path:
+    out = subprocess.run(
+        ["bash", str(HOSTS / "gimp_root.sh"), flavour], capture_output=True, text=True, timeout=1200
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"building the GIMP root failed:\n{out.stderr[-3000:]}")
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def install_plugin(plugins_dir: Path, *extra: str) -> None:
+    subprocess.run(
+        [sys.executable, str(REPO / "install.py"), "--gimp", "--gimp-dir", str(plugins_dir), *extra],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@dataclass
+class GimpRun:
+    io: Path
+    report: dict
+    stdout: str
+
+    def layers(self, when: str = "after") -> list[dict]:
+        return self.report[when]
+
+    def pixels(self, layer: dict, dtype=np.uint8) -> np.ndarray:
+        raw = np.fromfile(self.io / layer["pixels"], dtype=dtype)
+        return raw.reshape(layer["h"], layer["w"], 4)
+
+    def mask(self, layer: dict) -> np.ndarray:
+        return np.fromfile(self.io / layer["mask"], dtype=np.uint8).reshape(layer["h"], layer["w"])
+
+
+class Gimp:
+    def __init__(self, root: Path, plugins: Path, profile: Path, work: Path) -> None:
+        self.root, self.plugins, self.profile, self.work = root, plugins, profile, work
+        self.count = 0
+
+    def run(self, job: dict, files: dict[str, bytes], env: dict[str, str], timeout: float = 300) -> GimpRun:
+        self.count += 1
+        io = self.work / f"run{self.count}"
+        io.mkdir(parents=True)
+        for name, data in files.items():
+            (io / name).write_bytes(data)
+        (io / "job.json").write_text(json.dumps(job))
+        shutil.copy(HOSTS / "gimp_batch.py", io / "batch.py")
+        env = {"BGCUT_CONFIG_DIR": "/x/io/config", "BGCUT_CACHE_DIR": "/x/io/cache", **env}
+        cmd = [
+            "bash",
+            str(HOSTS / "gimp_run.sh"),
+            str(self.root),
+            str(self.plugins),
+            str(io),
+            str(self.profile),
+            "batch.py",
+            *[f"{k}={v}" for k, v in env.items()],
+        ]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        report_file = io / "report.json"
+        if not report_file.exists():
+            raise AssertionError(
+                f"GIMP produced no report (exit {out.returncode}):\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}"
+            )
+        return GimpRun(io, json.loads(report_file.read_text()), out.stdout + out.stderr)
