@@ -1,0 +1,73 @@
+"""Menus and sidebar panels: Image ▸ Remove Background, Node ▸ Remove Background."""
+
+from __future__ import annotations
+
+import bpy
+
+from .operators import IMAGE_OT_bgcut_remove_background as ImageOp
+from .operators import NODE_OT_bgcut_remove_background as NodeOp
+
+
+def _image_menu(self, context) -> None:
+    self.layout.separator()
+    self.layout.operator(ImageOp.bl_idname, text="Remove Background", icon="IMAGE_RGB_ALPHA")
+
+
+def _node_menu(self, context) -> None:
+    if NodeOp.poll(context):
+        self.layout.separator()
+        self.layout.operator(NodeOp.bl_idname, text="Remove Background", icon="IMAGE_RGB_ALPHA")
+
+
+class NODE_PT_bgcut(bpy.types.Panel):
+    bl_label = "Remove Background"
+    bl_space_type = "NODE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "bgcut"
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        return NodeOp.poll(context)
+
+    def draw(self, context) -> None:
+        col = self.layout.column(align=True)
+        col.operator(NodeOp.bl_idname, text="Cut-out").output = "RGBA"
+        col.operator(NodeOp.bl_idname, text="Mask + Set Alpha").output = "MASK"
+
+
+class IMAGE_PT_bgcut(bpy.types.Panel):
+    bl_label = "Remove Background"
+    bl_space_type = "IMAGE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "bgcut"
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        return getattr(context.space_data, "image", None) is not None
+
+    def draw(self, context) -> None:
+        col = self.layout.column(align=True)
+        col.operator(ImageOp.bl_idname, text="Cut-out").output = "RGBA"
+        col.operator(ImageOp.bl_idname, text="Mask").output = "MASK"
+
+
+_menus = (
+    (bpy.types.IMAGE_MT_image, _image_menu),
+    (bpy.types.NODE_MT_node, _node_menu),
+    (bpy.types.NODE_MT_context_menu, _node_menu),
+)
+_panels = (NODE_PT_bgcut, IMAGE_PT_bgcut)
+
+
+def register() -> None:
+    for cls in _panels:
+        bpy.utils.register_class(cls)
+    for menu, fn in _menus:
+        menu.append(fn)
+
+
+def unregister() -> None:
+    for menu, fn in _menus:
+        menu.remove(fn)
+    for cls in reversed(_panels):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,127 @@
+"""The Blender extension inside real Blender (PyPI's bpy), installed from its built zip."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from imagery import encode, iou, subject_photo
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent / "hosts"))
+from bgcut.emulator import Emulator  # noqa: E402
+from blender_host import bpy_python, build_extension, run_job  # noqa: E402
+
+pytestmark = pytest.mark.blender
+KEY = "blender-test-key-3c9d0e1f2a"
+
+
+@pytest.fixture(scope="module")
+def blender(tmp_path_factory):
+    return bpy_python(), build_extension(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="module")
+def emu():
+    with Emulator({KEY: 1000}) as e:
+        yield e
+
+
+def job_run(blender, tmp_path, emu_or_endpoint, action, args=None, *, key=KEY, img_seed=70, **extra):
+    py, zip_path = blender
+    img, truth = subject_photo(320, 240, seed=img_seed)
+    (tmp_path / "in.png").write_bytes(encode(img))
+    endpoint = emu_or_endpoint if isinstance(emu_or_endpoint, str) else emu_or_endpoint.endpoint
+    env = {"BACKGROUNDCUT_ENDPOINT": endpoint}
+    if key:
+        env["BACKGROUNDCUT_API_KEY"] = key
+    job = {"zip": str(zip_path), "input": "in.png", "action": action, "args": args or {}, **extra}
+    report = run_job(py, tmp_path, job, env)
+    return report, img, truth
+
+
+def load(tmp_path, report, name):
+    return np.load(tmp_path / report["images"][name]["file"])
+
+
+def test_image_editor_rgba_creates_a_packed_cut_identical_where_opaque(blender, tmp_path, emu):
+    report, img, truth = job_run(blender, tmp_path, emu, "image_op", {"output": "RGBA"})
+    assert report["enabled"] and report["ok"], report
+    meta = report["images"]["Photo cut"]
+    assert meta["size"] == [320, 240] and meta["packed"]
+    cut = load(tmp_path, report, "Photo cut")
+    source = np.load(tmp_path / "source.npy")
+    assert iou(cut[..., 3] > 0.5, truth) > 0.95
+    full = cut[..., 3] == 1.0
+    assert full.sum() > 1000 and np.array_equal(cut[..., :3][full], source[..., :3][full])
+    assert report["source_unchanged"]
+
+
+def test_console_call_by_name_makes_a_mask(blender, tmp_path, emu):
+    report, img, truth = job_run(
+        blender, tmp_path, emu, "image_op_by_name", {"output": "MASK", "quality": "Low"}
+    )
+    assert report["ok"], report
+    meta = report["images"]["Photo mask"]
+    assert meta["colorspace"] == "Non-Color" and meta["packed"]
+    mask = load(tmp_path, report, "Photo mask")
+    assert iou(mask[..., 0] > 0.5, truth) > 0.95 and (mask[..., 3] == 1).all()
+    assert emu.seen[-1].fields["quality"] == "Low"
+
+
+def test_plain_function_for_scripts(blender, tmp_path, emu):
+    report, img, truth = job_run(blender, tmp_path, emu, "function", {"output": "RGBA"}, img_seed=71)
+    assert report["ok"], report
+    assert iou(load(tmp_path, report, "Photo cut")[..., 3] > 0.5, truth) > 0.95
+
+
+def test_compositor_rgba_adds_an_image_node(blender, tmp_path, emu):
+    report, img, truth = job_run(
+        blender, tmp_path, emu, "node_op", {"output": "RGBA"}, tree=True, img_seed=72
+    )
+    assert report["ok"], report
+    added = set(report["after"]["nodes"]) - set(report["before"]["nodes"])
+    assert added == {"CompositorNodeImage:Image.001"}
+    assert iou(load(tmp_path, report, "Photo cut")[..., 3] > 0.5, truth) > 0.95
+
+
+def test_compositor_mask_is_wired_through_set_alpha_and_renders(blender, tmp_path, emu):
+    report, img, truth = job_run(
+        blender, tmp_path, emu, "node_op", {"output": "MASK"}, tree=True, render=True, img_seed=73
+    )
+    assert report["ok"], report
+    assert "Image.Image->Set Alpha.Image" in report["after"]["links"]
+    assert "Image.001.Image->Set Alpha.Alpha" in report["after"]["links"]
+    mask = load(tmp_path, report, "Photo mask")[..., 0]
+    render = np.asarray(Image.open(tmp_path / report["render"]))
+    assert render.shape == (240, 320, 4)
+    assert np.abs(render[..., 3].astype(int) - np.round(mask * 255).astype(int)).max() <= 1
+    full = render[..., 3] == 255
+    assert np.abs(render[..., :3][full].astype(int) - img[full].astype(int)).max() <= 1
+
+
+def _unchanged(report):
+    assert report["after"] == report["before"]
+    assert report["images"] == {} and report["source_unchanged"]
+
+
+def test_402_reports_the_error_and_changes_nothing(blender, tmp_path):
+    with Emulator({KEY: 0}) as broke:
+        report, _, _ = job_run(blender, tmp_path, broke, "node_op", {"output": "MASK"}, tree=True)
+    assert not report["ok"] and "Buy more credits" in report["error"]
+    _unchanged(report)
+
+
+def test_network_failure_reports_the_error_and_changes_nothing(blender, tmp_path):
+    report, _, _ = job_run(blender, tmp_path, "http://127.0.0.1:9/v2/cut/", "image_op", {"output": "RGBA"})
+    assert not report["ok"] and "Cannot connect" in report["error"]
+    _unchanged(report)
+
+
+def test_offline_blender_does_nothing_and_says_so(blender, tmp_path, emu):
+    report, _, _ = job_run(blender, tmp_path, emu, "image_op", {"output": "RGBA"}, online=False)
+    assert not report["ok"] and "offline" in report["error"]
+    _unchanged(report)
+    assert len(emu.seen) == 0 or all(s.fields.get("quality") for s in emu.seen)
