@@ -21,7 +21,7 @@ KEY = "gimp-test-key-5d1e8b7a9c"
 def gimp(tmp_path_factory) -> Gimp:
     root = gimp_root("full")
     plugins = tmp_path_factory.mktemp("plugins")
-    install_plugin(plugins)
+    install_plugin(plugins, "--no-vendor")
     return Gimp(root, plugins, tmp_path_factory.mktemp("profile"), tmp_path_factory.mktemp("gimp-io"))
 
 

@@ -49,14 +49,16 @@ def build_extension(out_dir: Path) -> Path:
     return Path(out.stdout.strip().split("built ", 1)[1])
 
 
-def run_job(py: Path, work: Path, job: dict, env: dict[str, str], timeout: float = 300) -> dict:
+def run_job(
+    py: Path, work: Path, job: dict, env: dict[str, str], timeout: float = 300, resources: Path | None = None
+) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     (work / "job.json").write_text(json.dumps(job))
     home = work / "home"
     full_env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
-        "BLENDER_USER_RESOURCES": str(home / "blender"),
+        "BLENDER_USER_RESOURCES": str(resources or home / "blender"),
         "XDG_CACHE_HOME": str(home / "cache"),
         "TMPDIR": str(home / "tmp"),
         "BGCUT_CONFIG_DIR": str(home / "bgcut-config"),

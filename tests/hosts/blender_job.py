@@ -96,10 +96,14 @@ def save(image, name):
 
 try:
     bpy.context.preferences.system.use_online_access = bool(job.get("online", True))
-    result = bpy.ops.extensions.package_install_files(
-        filepath=job["zip"], repo="user_default", enable_on_install=True
-    )
-    report["install"] = sorted(result)
+    if job.get("zip"):
+        result = bpy.ops.extensions.package_install_files(
+            filepath=job["zip"], repo="user_default", enable_on_install=True
+        )
+        report["install"] = sorted(result)
+    else:  # already placed by install.py: enable it as the user's one click would
+        bpy.ops.extensions.repo_refresh_all()
+        report["install"] = sorted(bpy.ops.preferences.addon_enable(module="bl_ext.user_default.bgcut"))
     import importlib
 
     addon = importlib.import_module("bl_ext.user_default.bgcut")

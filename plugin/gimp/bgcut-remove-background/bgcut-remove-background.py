@@ -10,7 +10,12 @@ import os
 import sys
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+# the bgcut core first; numpy/Pillow/requests vendored for this Python last, so a GIMP whose
+# Python already has them keeps its own and one that lacks them uses ours
+_VENDOR = os.path.join(_HERE, "lib", "vendor", f"cp{sys.version_info[0]}{sys.version_info[1]}")
 sys.path[:0] = [p for p in (os.path.join(_HERE, "lib"), _HERE) if p not in sys.path]
+if os.path.isdir(_VENDOR):
+    sys.path.append(_VENDOR)
 
 import gi  # noqa: E402
 

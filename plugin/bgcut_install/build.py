@@ -1,0 +1,158 @@
+"""Build what goes into the hosts: the GIMP plug-in folder and the Blender extension zip.
+
+The same builds are used by install.py, the host tests and the Blender build command.
+"""
+
+from __future__ import annotations
+
+import platform as _platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN_SRC = REPO / "plugin" / "gimp" / "bgcut-remove-background"
+CORE_SRC = REPO / "plugin" / "bgcut"
+BLENDER_SRC = REPO / "addon_blender"
+RUNTIME_DEPS = ("numpy", "pillow", "requests")
+#: Blender bundles numpy and requests but not Pillow; its wheels ship inside the extension.
+BLENDER_PILLOW = "pillow==11.3.0"
+BLENDER_PYTHONS = ("3.11", "3.13")  # Blender 4.2 .. 5.0, and 5.1+
+BLENDER_PLATFORMS = {
+    "linux-x64": ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64"],
+    "windows-x64": ["win_amd64"],
+    "macos-arm64": ["macosx_11_0_arm64"],
+    "macos-x64": ["macosx_10_13_x86_64", "macosx_10_10_x86_64"],
+}
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "emulator")
+
+
+def core_version() -> str:
+    text = (CORE_SRC / "version.py").read_text(encoding="utf-8")
+    return re.search(r'__version__ = "([^"]+)"', text).group(1)  # type: ignore[union-attr]
+
+
+def assemble_gimp_plugin(dest: Path, vendor: tuple[str, str] | None) -> None:
+    """Fill an empty folder with the plug-in, the core in lib/ and, optionally, wheels."""
+    shutil.copytree(PLUGIN_SRC, dest, dirs_exist_ok=True, ignore=_IGNORE)
+    (dest / "bgcut-remove-background.py").chmod(0o755)
+    dest.chmod(0o755)
+    shutil.copytree(CORE_SRC, dest / "lib" / "bgcut", ignore=_IGNORE)
+    if vendor is not None:
+        python_version, platform_tag = vendor
+        tag = "cp" + python_version.replace(".", "")
+        vendor_wheels(dest / "lib" / "vendor" / tag, python_version, platform_tag)
+
+
+def pip_platforms(tag: str) -> list[str]:
+    """A manylinux tag also accepts the older manylinux tags wheels are published under."""
+    m = re.match(r"manylinux_?\w*?_(x86_64|aarch64)$", tag)
+    if m:
+        arch = m.group(1)
+        return [f"manylinux_2_28_{arch}", f"manylinux2014_{arch}", f"manylinux_2_17_{arch}"]
+    return [tag]
+
+
+def vendor_wheels(lib: Path, python_version: str, platform_tag: str) -> None:
+    """Unpack binary wheels of numpy, Pillow and requests for GIMP's Python into lib/."""
+    with tempfile.TemporaryDirectory() as wheels:
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "--python-version",
+            python_version,
+            "--implementation",
+            "cp",
+            "-d",
+            wheels,
+        ]
+        for tag in pip_platforms(platform_tag):
+            cmd += ["--platform", tag]
+        subprocess.run(cmd + list(RUNTIME_DEPS), check=True)
+        for wheel in sorted(Path(wheels).glob("*.whl")):
+            with zipfile.ZipFile(wheel) as zf:
+                zf.extractall(lib)
+
+
+def default_platform_tag() -> str:
+    machine = _platform.machine().lower()
+    arm = machine in ("arm64", "aarch64")
+    if sys.platform == "win32":
+        return "win_amd64"
+    if sys.platform == "darwin":
+        return "macosx_11_0_arm64" if arm else "macosx_10_13_x86_64"
+    return "manylinux_2_28_aarch64" if arm else "manylinux_2_28_x86_64"
+
+
+def current_blender_platform() -> str:
+    arm = _platform.machine().lower() in ("arm64", "aarch64")
+    if sys.platform == "win32":
+        return "windows-x64"
+    if sys.platform == "darwin":
+        return "macos-arm64" if arm else "macos-x64"
+    return "linux-x64"
+
+
+def build_blender_extension(out_dir: Path, platforms: list[str] | None = None) -> Path:
+    """The installable extension zip: the add-on, the bgcut core and Pillow wheels."""
+    platforms = platforms or list(BLENDER_PLATFORMS)
+    unknown = [p for p in platforms if p not in BLENDER_PLATFORMS]
+    if unknown:
+        raise SystemExit(f"install.py: unknown Blender platform(s) {unknown}; use {list(BLENDER_PLATFORMS)}")
+    version = core_version()
+    manifest = (BLENDER_SRC / "blender_manifest.toml").read_text(encoding="utf-8")
+    manifest = re.sub(r'^version = "[^"]*"', f'version = "{version}"', manifest, flags=re.M)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        wheels_dir = Path(tmp) / "wheels"
+        for plat in platforms:
+            for py in BLENDER_PYTHONS:
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "-q",
+                    "--disable-pip-version-check",
+                    "--only-binary=:all:",
+                    "--no-deps",
+                    "--python-version",
+                    py,
+                    "--implementation",
+                    "cp",
+                    "-d",
+                    str(wheels_dir),
+                ]
+                for tag in BLENDER_PLATFORMS[plat]:
+                    cmd += ["--platform", tag]
+                subprocess.run(cmd + [BLENDER_PILLOW], check=True)
+        wheels = sorted(p.name for p in wheels_dir.glob("*.whl"))
+        listed = ", ".join(f'"./wheels/{w}"' for w in wheels)
+        manifest = re.sub(r"^wheels = \[\]", f"wheels = [{listed}]", manifest, flags=re.M)
+        plats = ", ".join(f'"{p}"' for p in platforms)
+        manifest = re.sub(r"^platforms = \[.*\]", f"platforms = [{plats}]", manifest, flags=re.M)
+        suffix = "" if len(platforms) == len(BLENDER_PLATFORMS) else "-" + "-".join(platforms)
+        target = out_dir / f"bgcut-{version}{suffix}.zip"
+        partial = target.with_name(target.name + ".part")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("blender_manifest.toml", manifest)
+            for path in sorted(BLENDER_SRC.rglob("*.py")):
+                if "__pycache__" not in path.parts:
+                    zf.write(path, path.relative_to(BLENDER_SRC).as_posix())
+            for path in sorted(CORE_SRC.rglob("*.py")):
+                rel = path.relative_to(CORE_SRC)
+                if "__pycache__" not in rel.parts and rel.parts[0] != "emulator":
+                    zf.write(path, ("bgcut" / rel).as_posix())
+            for wheel in wheels:
+                zf.write(wheels_dir / wheel, f"wheels/{wheel}")
+        partial.replace(target)
+    return target

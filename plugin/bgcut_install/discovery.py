@@ -1,0 +1,98 @@
+"""Where GIMP 3 and Blender 4.2+ keep their user folders, as a pure function of a home
+directory, an environment and a platform name, so it can be tested on fake home trees."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+GIMP_PLUGIN = "bgcut-remove-background"
+BLENDER_EXTENSION = "bgcut"
+_VERSION = re.compile(r"^(\d+)\.(\d+)$")
+
+
+@dataclass(frozen=True)
+class Host:
+    """One installed host's user folder and where bgcut goes inside it."""
+
+    kind: str  # "gimp" | "blender"
+    version: str
+    flavour: str  # native | flatpak | snap | windows | macos | explicit
+    config_dir: Path
+    target: Path  # the folder bgcut's files are copied into
+
+    @property
+    def label(self) -> str:
+        name = "GIMP" if self.kind == "gimp" else "Blender"
+        return f"{name} {self.version} ({self.flavour})"
+
+
+def _versions(parent: Path, minimum: tuple[int, int], maximum_major: int) -> list[tuple[str, Path]]:
+    found = []
+    if parent.is_dir():
+        for child in parent.iterdir():
+            m = _VERSION.match(child.name)
+            if m and child.is_dir():
+                v = (int(m.group(1)), int(m.group(2)))
+                if v >= minimum and v[0] <= maximum_major:
+                    found.append((v, child.name, child))
+    return [(name, path) for _, name, path in sorted(found)]
+
+
+def gimp_roots(home: Path, env: Mapping[str, str], platform: str) -> list[tuple[str, Path]]:
+    """(flavour, folder holding <version>/ profiles) for each place GIMP 3 may live."""
+    if platform == "win32":
+        appdata = Path(env["APPDATA"]) if env.get("APPDATA") else home / "AppData" / "Roaming"
+        return [("windows", appdata / "GIMP")]
+    if platform == "darwin":
+        return [("macos", home / "Library" / "Application Support" / "GIMP")]
+    xdg = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
+    return [
+        ("native", xdg / "GIMP"),
+        ("flatpak", home / ".var" / "app" / "org.gimp.GIMP" / "config" / "GIMP"),
+        ("snap", home / "snap" / "gimp" / "current" / ".config" / "GIMP"),
+    ]
+
+
+def blender_roots(home: Path, env: Mapping[str, str], platform: str) -> list[tuple[str, Path]]:
+    if platform == "win32":
+        appdata = Path(env["APPDATA"]) if env.get("APPDATA") else home / "AppData" / "Roaming"
+        return [("windows", appdata / "Blender Foundation" / "Blender")]
+    if platform == "darwin":
+        return [("macos", home / "Library" / "Application Support" / "Blender")]
+    xdg = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
+    return [
+        ("native", xdg / "blender"),
+        ("flatpak", home / ".var" / "app" / "org.blender.Blender" / "config" / "blender"),
+        ("snap", home / "snap" / "blender" / "current" / ".config" / "blender"),
+    ]
+
+
+def gimp_host(version: str, flavour: str, profile: Path) -> Host:
+    return Host("gimp", version, flavour, profile, profile / "plug-ins" / GIMP_PLUGIN)
+
+
+def blender_host(version: str, flavour: str, resources: Path) -> Host:
+    target = resources / "extensions" / "user_default" / BLENDER_EXTENSION
+    return Host("blender", version, flavour, resources, target)
+
+
+def discover(home: Path, env: Mapping[str, str], platform: str) -> list[Host]:
+    """Every GIMP 3.x profile and Blender 4.2+ user folder that exists, oldest first."""
+    hosts: list[Host] = []
+    if env.get("GIMP3_DIRECTORY"):
+        profile = Path(env["GIMP3_DIRECTORY"])
+        hosts.append(gimp_host("3.x", "explicit", profile))
+    else:
+        for flavour, root in gimp_roots(home, env, platform):
+            for version, path in _versions(root, (3, 0), 3):
+                hosts.append(gimp_host(version, flavour, path))
+    if env.get("BLENDER_USER_RESOURCES"):
+        hosts.append(blender_host("4.2+", "explicit", Path(env["BLENDER_USER_RESOURCES"])))
+    else:
+        for flavour, root in blender_roots(home, env, platform):
+            for version, path in _versions(root, (4, 2), 99):
+                hosts.append(blender_host(version, flavour, path))
+    return hosts

@@ -1,0 +1,260 @@
+"""install.py: discovery on fake homes, idempotent install/uninstall, and real hosts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from imagery import encode, iou, subject_photo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugin"))
+sys.path.insert(0, str(Path(__file__).parent / "hosts"))
+
+from bgcut_install.discovery import discover  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def mk(home: Path, *parts: str) -> Path:
+    path = home.joinpath(*parts)
+    path.mkdir(parents=True)
+    return path
+
+
+def summary(hosts):
+    return sorted((h.kind, h.version, h.flavour, str(h.target)) for h in hosts)
+
+
+def test_linux_native_flatpak_snap_side_by_side(tmp_path):
+    home = tmp_path
+    mk(home, ".config/GIMP/3.0")
+    mk(home, ".config/GIMP/3.2")
+    mk(home, ".config/GIMP/2.10")
+    mk(home, ".var/app/org.gimp.GIMP/config/GIMP/3.0")
+    mk(home, "snap/gimp/current/.config/GIMP/3.0")
+    mk(home, ".config/blender/4.1")
+    mk(home, ".config/blender/4.2")
+    mk(home, ".config/blender/5.0")
+    mk(home, ".var/app/org.blender.Blender/config/blender/4.5")
+    mk(home, "snap/blender/current/.config/blender/5.1")
+    hosts = discover(home, {}, "linux")
+    assert summary(hosts) == sorted(
+        [
+            ("gimp", "3.0", "native", str(home / ".config/GIMP/3.0/plug-ins/bgcut-remove-background")),
+            ("gimp", "3.2", "native", str(home / ".config/GIMP/3.2/plug-ins/bgcut-remove-background")),
+            (
+                "gimp",
+                "3.0",
+                "flatpak",
+                str(home / ".var/app/org.gimp.GIMP/config/GIMP/3.0/plug-ins/bgcut-remove-background"),
+            ),
+            (
+                "gimp",
+                "3.0",
+                "snap",
+                str(home / "snap/gimp/current/.config/GIMP/3.0/plug-ins/bgcut-remove-background"),
+            ),
+            ("blender", "4.2", "native", str(home / ".config/blender/4.2/extensions/user_default/bgcut")),
+            ("blender", "5.0", "native", str(home / ".config/blender/5.0/extensions/user_default/bgcut")),
+            (
+                "blender",
+                "4.5",
+                "flatpak",
+                str(home / ".var/app/org.blender.Blender/config/blender/4.5/extensions/user_default/bgcut"),
+            ),
+            (
+                "blender",
+                "5.1",
+                "snap",
+                str(home / "snap/blender/current/.config/blender/5.1/extensions/user_default/bgcut"),
+            ),
+        ]
+    )
+
+
+def test_xdg_config_home_is_honoured(tmp_path):
+    mk(tmp_path, "cfg/GIMP/3.0")
+    hosts = discover(tmp_path / "home", {"XDG_CONFIG_HOME": str(tmp_path / "cfg")}, "linux")
+    assert [(h.kind, h.version) for h in hosts] == [("gimp", "3.0")]
+
+
+def test_windows_appdata(tmp_path):
+    appdata = tmp_path / "AppData" / "Roaming"
+    mk(appdata, "GIMP/3.0")
+    mk(appdata, "Blender Foundation/Blender/4.2")
+    mk(appdata, "Blender Foundation/Blender/3.6")
+    hosts = discover(tmp_path, {"APPDATA": str(appdata)}, "win32")
+    assert summary(hosts) == sorted(
+        [
+            ("gimp", "3.0", "windows", str(appdata / "GIMP/3.0/plug-ins/bgcut-remove-background")),
+            (
+                "blender",
+                "4.2",
+                "windows",
+                str(appdata / "Blender Foundation/Blender/4.2/extensions/user_default/bgcut"),
+            ),
+        ]
+    )
+
+
+def test_macos_application_support(tmp_path):
+    support = tmp_path / "Library" / "Application Support"
+    mk(support, "GIMP/3.0")
+    mk(support, "GIMP/3.2")
+    mk(support, "Blender/5.0")
+    hosts = discover(tmp_path, {}, "darwin")
+    assert [(h.kind, h.version, h.flavour) for h in hosts] == [
+        ("gimp", "3.0", "macos"),
+        ("gimp", "3.2", "macos"),
+        ("blender", "5.0", "macos"),
+    ]
+
+
+def test_explicit_environment_overrides(tmp_path):
+    env = {"GIMP3_DIRECTORY": str(tmp_path / "g"), "BLENDER_USER_RESOURCES": str(tmp_path / "b")}
+    hosts = discover(tmp_path, env, "linux")
+    assert [(h.kind, str(h.target)) for h in hosts] == [
+        ("gimp", str(tmp_path / "g/plug-ins/bgcut-remove-background")),
+        ("blender", str(tmp_path / "b/extensions/user_default/bgcut")),
+    ]
+
+
+def test_nothing_found_is_exit_1_with_advice(tmp_path):
+    res = _install(tmp_path, [])
+    assert res.returncode == 1 and "found no GIMP 3" in res.stdout
+
+
+# -- install / uninstall on a fake home ---------------------------------------------------
+
+
+def _install(home: Path, args: list[str]) -> subprocess.CompletedProcess:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("XDG_CONFIG_HOME", "GIMP3_DIRECTORY", "BLENDER_USER_RESOURCES")
+    }
+    env["HOME"] = str(home)
+    return subprocess.run(
+        [sys.executable, str(REPO / "install.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+
+
+def tree(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(root)): (p.stat().st_mode, p.stat().st_size if p.is_file() else 0)
+        for p in root.rglob("*")
+    }
+
+
+@pytest.fixture(scope="module")
+def extension_zip(tmp_path_factory) -> Path:
+    from blender_host import build_extension
+
+    return build_extension(tmp_path_factory.mktemp("dist"))
+
+
+def test_install_twice_list_dry_run_and_uninstall_restore_the_home(tmp_path, extension_zip):
+    home = tmp_path / "home"
+    mk(home, ".config/GIMP/3.0")
+    mk(home, ".config/blender/5.0/config")
+    (home / ".config/blender/5.0/config/userpref.blend").write_bytes(b"prefs")
+    before = tree(home)
+    dry = _install(home, ["--dry-run", "--no-vendor", "--blender-zip", str(extension_zip)])
+    assert dry.returncode == 0 and "would install" in dry.stdout and tree(home) == before
+    for _ in range(2):
+        res = _install(home, ["--no-vendor", "--blender-zip", str(extension_zip)])
+        assert res.returncode == 0, res.stdout + res.stderr
+    assert (
+        "GIMP 3.0 (native): installed bgcut" in res.stdout and "Blender 5.0 (native): installed" in res.stdout
+    )
+    assert "Remove Background" in res.stdout
+    plugin = home / ".config/GIMP/3.0/plug-ins/bgcut-remove-background"
+    assert os.access(plugin / "bgcut-remove-background.py", os.X_OK)
+    assert (plugin / "lib/bgcut/client.py").is_file()
+    assert sorted(p.name for p in plugin.parent.iterdir()) == ["bgcut-remove-background"]
+    ext = home / ".config/blender/5.0/extensions/user_default"
+    assert sorted(p.name for p in ext.iterdir()) == ["bgcut"]
+    assert (ext / "bgcut/blender_manifest.toml").is_file() and (ext / "bgcut/bgcut/engine.py").is_file()
+    listed = _install(home, ["--list"])
+    assert "GIMP 3.0 (native)" in listed.stdout and "bgcut 0.1.0 installed" in listed.stdout
+    gone = _install(home, ["--uninstall"])
+    assert gone.returncode == 0 and "removed" in gone.stdout
+    assert tree(home) == before
+
+
+def test_a_failed_upgrade_leaves_the_previous_install_working(tmp_path, extension_zip):
+    home = tmp_path / "home"
+    mk(home, ".config/blender/4.2")
+    assert _install(home, ["--blender", "--blender-zip", str(extension_zip)]).returncode == 0
+    target = home / ".config/blender/4.2/extensions/user_default/bgcut"
+    good = tree(target)
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"PK\x03\x04 not a zip")
+    res = _install(home, ["--blender", "--blender-zip", str(broken)])
+    assert res.returncode == 1 and "FAILED" in res.stdout and "untouched" in res.stdout
+    assert tree(target) == good
+    assert sorted(p.name for p in target.parent.iterdir()) == ["bgcut"]
+
+
+# -- end to end in real hosts --------------------------------------------------------------
+
+KEY = "install-test-key-8e2f4a6b1c"
+
+
+@pytest.mark.gimp
+def test_vendored_plugin_runs_in_a_gimp_whose_python_has_no_numpy_pillow_requests(tmp_path):
+    from bgcut.emulator import Emulator
+    from gimp_host import Gimp, gimp_root
+
+    root = gimp_root("bare")
+    probe = subprocess.run(["chroot", str(root), "python3", "-c", "import numpy"], capture_output=True)
+    assert probe.returncode != 0, "the bare root must lack numpy"
+    home = tmp_path / "home"
+    profile = mk(home, ".config/GIMP/3.0")
+    res = _install(home, ["--gimp", "--gimp-python", "3.13"])
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (profile / "plug-ins/bgcut-remove-background/lib/vendor/cp313/numpy").is_dir()
+    img, truth = subject_photo(240, 180, seed=80)
+    empty = mk(tmp_path, "no-extra-plugins")
+    gimp = Gimp(root, empty, profile, tmp_path / "io")
+    with Emulator({KEY: 10}) as emu:
+        run = gimp.run(
+            {"input": "in.png", "args": {"output": "rgba-layer"}},
+            {"in.png": encode(img)},
+            {"BACKGROUNDCUT_API_KEY": KEY, "BACKGROUNDCUT_ENDPOINT": emu.endpoint},
+        )
+    assert run.report["found"], run.stdout
+    assert run.report["status"] == "success", run.report
+    assert iou(run.pixels(run.layers()[0])[..., 3] > 127, truth) > 0.95
+
+
+@pytest.mark.blender
+def test_blender_user_folder_from_install_enables_and_runs(tmp_path, extension_zip):
+    from bgcut.emulator import Emulator
+    from blender_host import bpy_python, run_job
+
+    home = tmp_path / "home"
+    resources = mk(home, ".config/blender/5.0")
+    assert _install(home, ["--blender", "--blender-zip", str(extension_zip)]).returncode == 0
+    img, truth = subject_photo(200, 150, seed=81)
+    work = mk(tmp_path, "work")
+    (work / "in.png").write_bytes(encode(img))
+    with Emulator({KEY: 10}) as emu:
+        report = run_job(
+            bpy_python(),
+            work,
+            {"input": "in.png", "action": "image_op_by_name", "args": {"output": "MASK"}},
+            {"BACKGROUNDCUT_API_KEY": KEY, "BACKGROUNDCUT_ENDPOINT": emu.endpoint},
+            resources=resources,
+        )
+    assert report["enabled"] and report["ok"], report
+    mask = np.load(work / report["images"]["Photo mask"]["file"])
+    assert iou(mask[..., 0] > 0.5, truth) > 0.95
