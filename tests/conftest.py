@@ -17,6 +17,7 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No test reads or writes the developer's own key, config or cache."""
     monkeypatch.setenv("BGCUT_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("BGCUT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("BGCUT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("BACKGROUNDCUT_API_KEY", raising=False)
     monkeypatch.delenv("BACKGROUNDCUT_ENDPOINT", raising=False)
     return tmp_path
@@ -31,3 +32,23 @@ def emulator():
 @pytest.fixture
 def key() -> str:
     return KEY
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """A data folder holding the verified u2netp model, fetched once per machine."""
+    import os
+
+    from bgcut import model
+
+    data = Path(os.environ.get("BGCUT_HOST_CACHE", "/var/cache/bgcut")) / "data"
+    target = data / "models" / model.MODEL_FILE
+    if not target.exists():
+        model.install_model(dest=target)
+    return data
+
+
+@pytest.fixture
+def local_model(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("BGCUT_DATA_DIR", str(model_dir))
+    return model_dir

@@ -8,14 +8,31 @@ from collections.abc import Iterable, Sequence
 from .batch import BatchItem, BatchProgress, run_batch
 from .cache import AnswerCache
 from .client import BackgroundCutClient
+from .config import find_key
 from .cutout import Cutout
 from .engine import BackgroundCutEngine, Engine, Progress
+from .errors import MissingKeyError, OptionError
+from .model import is_installed
 from .options import CutOptions
 from .pacing import RatePacer
 from .source import SourceLike, load_source
 
+ENGINES = ("auto", "backgroundcut", "local")
+AUTO_LOCAL_NOTICE = (
+    "No BackgroundCut API key is set: using the local u2netp engine. For the service's "
+    "quality, set a key with `bgcut config --set-key`."
+)
+
+
+def local_available() -> bool:
+    """The local engine can run: its model is installed and onnxruntime importable."""
+    import importlib.util
+
+    return is_installed() and importlib.util.find_spec("onnxruntime") is not None
+
 
 def make_engine(
+    engine: str = "auto",
     *,
     api_key: str | None = None,
     endpoint: str | None = None,
@@ -23,7 +40,19 @@ def make_engine(
     verify: bool | str = True,
     retry_budget: float = 120.0,
 ) -> Engine:
-    """The BackgroundCut engine, configured from arguments, environment and config file."""
+    """The engine to cut with: BackgroundCut, the local model, or `auto` (BackgroundCut when
+    a key is configured, otherwise local; the engine's `notice` then says so)."""
+    if engine not in ENGINES:
+        raise OptionError(f"Invalid engine {engine!r}: allowed values are {', '.join(ENGINES)}.")
+    if engine == "auto" and find_key(api_key) is None and not local_available():
+        raise MissingKeyError()
+    if engine == "local" or (engine == "auto" and find_key(api_key) is None):
+        from .local import LocalEngine
+
+        local = LocalEngine()
+        if engine == "auto":
+            local.notice = AUTO_LOCAL_NOTICE
+        return local
     client = BackgroundCutClient(api_key, endpoint, verify=verify, retry_budget=retry_budget)
     if cache is True:
         answer_cache: AnswerCache | None = AnswerCache()
@@ -38,7 +67,7 @@ def remove_background(
     image: SourceLike,
     options: CutOptions | None = None,
     *,
-    engine: Engine | None = None,
+    engine: Engine | str | None = None,
     linear: bool = False,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
@@ -51,7 +80,8 @@ def remove_background(
     """
     options = options or CutOptions()
     source = load_source(image, linear=linear)
-    engine = engine or make_engine(**engine_args)  # type: ignore[arg-type]
+    if not isinstance(engine, Engine):
+        engine = make_engine(engine or "auto", **engine_args)  # type: ignore[arg-type]
     return engine.cut(source, options, progress=progress, cancel=cancel)
 
 
@@ -59,7 +89,7 @@ def cut_many(
     images: Sequence[SourceLike] | Iterable[SourceLike],
     options: CutOptions | None = None,
     *,
-    engine: Engine | None = None,
+    engine: Engine | str | None = None,
     jobs: int = 4,
     minute: float = 60.0,
     initial_limit: int = 40,
@@ -68,7 +98,8 @@ def cut_many(
     **engine_args: object,
 ) -> list[BatchItem]:
     """Cut many images concurrently, paced to the key's rate limit; never loses an item."""
-    engine = engine or make_engine(**engine_args)  # type: ignore[arg-type]
+    if not isinstance(engine, Engine):
+        engine = make_engine(engine or "auto", **engine_args)  # type: ignore[arg-type]
     pacer = RatePacer(initial_limit=initial_limit, minute=minute)
     return run_batch(
         engine, images, options or CutOptions(), jobs=jobs, pacer=pacer, progress=progress, cancel=cancel

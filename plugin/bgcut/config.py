@@ -21,6 +21,7 @@ KEY_ENV = "BACKGROUNDCUT_API_KEY"
 ENDPOINT_ENV = "BACKGROUNDCUT_ENDPOINT"
 CONFIG_DIR_ENV = "BGCUT_CONFIG_DIR"
 CACHE_DIR_ENV = "BGCUT_CACHE_DIR"
+DATA_DIR_ENV = "BGCUT_DATA_DIR"
 
 
 def config_dir() -> Path:
@@ -44,6 +45,19 @@ def cache_dir() -> Path:
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Caches" / "bgcut"
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bgcut"
+
+
+def data_dir() -> Path:
+    """Where downloaded data (the local engine's model) lives."""
+    explicit = os.environ.get(DATA_DIR_ENV)
+    if explicit:
+        return Path(explicit)
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local"
+        return Path(base) / "bgcut"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "bgcut"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "bgcut"
 
 
 def config_file() -> Path:

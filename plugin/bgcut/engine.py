@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from .answer import decode_answer
 from .cache import AnswerCache
@@ -17,8 +17,10 @@ from .upload import prepare_upload
 Progress = Callable[[float, str], None]
 
 
+@runtime_checkable
 class Engine(Protocol):
     name: str
+    notice: str | None  # a line for the user about the engine choice, when there is one
 
     def cut(
         self,
@@ -35,6 +37,7 @@ class BackgroundCutEngine:
     """The cloud API; answers are cached so the same pixels and options cost one credit."""
 
     name = "backgroundcut"
+    notice: str | None = None
 
     def __init__(self, client: BackgroundCutClient, cache: AnswerCache | None) -> None:
         self.client = client

@@ -37,7 +37,8 @@ class MissingKeyError(BgcutError):
         super().__init__(
             "No BackgroundCut API key is set. Run `bgcut config --set-key` (or set the "
             "BACKGROUNDCUT_API_KEY environment variable); get a key from your "
-            "BackgroundCut account page. To cut without a key, use the local engine."
+            "BackgroundCut account page. To cut offline without a key, install the local "
+            "engine: pip install 'bgcut[local]' and `bgcut engine install`."
         )
 
 

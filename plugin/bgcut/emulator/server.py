@@ -84,11 +84,13 @@ class Emulator:
         base_limit: int = 40,
         service_time: float = 0.0,
         ssl_context: object | None = None,
+        segmentation: str = "simple",
     ) -> None:
         self._lock = threading.Lock()
         self._accounts = {k: _Account(c) for k, c in (keys or {}).items()}
         self.limits = DynamicLimit(base_limit, minute, origin=time.monotonic())
         self.service_time = service_time
+        self.segment = _segmenter(segmentation)
         self.seen: list[Seen] = []
         self._faults: deque[Fault] = deque()
         self._host, self._port, self._ssl = host, port, ssl_context
@@ -222,7 +224,9 @@ class Emulator:
             if self.service_time:
                 time.sleep(self.service_time)
             rgb = _decode_image(data)
-            body, ctype = _render(rgb, options, wrong_size=bool(fault and fault.kind == "wrong_size"))
+            body, ctype = _render(
+                rgb, options, self.segment, wrong_size=bool(fault and fault.kind == "wrong_size")
+            )
         except BaseException:
             self._refund(key or "")
             raise
@@ -350,7 +354,29 @@ def _decode_image(data: bytes) -> np.ndarray:
         raise _Abort(400, "The input image could not be processed") from None
 
 
-def _render(rgb: np.ndarray, options: dict[str, object], *, wrong_size: bool) -> tuple[bytes, str]:
+def _segmenter(kind: str):  # type: ignore[no-untyped-def]
+    """simple | local | auto (local when its model and onnxruntime are installed)."""
+    if kind not in ("simple", "local", "auto"):
+        raise ValueError(f"segmentation must be simple, local or auto, not {kind!r}")
+    if kind == "simple":
+        return segment
+    from ..api import local_available
+
+    if kind == "auto" and not local_available():
+        return segment
+    from ..local import LocalEngine
+    from ..refine import guided_upsample, luminance
+
+    engine = LocalEngine()
+
+    def local_segment(rgb: np.ndarray) -> np.ndarray:
+        refined = guided_upsample(engine.coarse_mask(rgb), luminance(rgb))
+        return (refined * 255.0 + 0.5).astype(np.uint8)
+
+    return local_segment
+
+
+def _render(rgb: np.ndarray, options: dict[str, object], segment, *, wrong_size: bool) -> tuple[bytes, str]:  # type: ignore[no-untyped-def]
     h, w = rgb.shape[:2]
     limit = int(options["max_resolution"])  # type: ignore[arg-type]
     im = Image.fromarray(rgb)
