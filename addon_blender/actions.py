@@ -43,7 +43,11 @@ def options_from(prefs, *, quality: str = "", return_type: str = "", max_resolut
 
 def engine_from(prefs):  # type: ignore[no-untyped-def]
     endpoint = prefs.endpoint.strip() if prefs and prefs.endpoint.strip() else None
-    return make_engine(endpoint=endpoint)
+    kind = prefs.engine if prefs else "auto"
+    engine = make_engine(kind, endpoint=endpoint)
+    if engine.name == "backgroundcut":
+        check_online()  # the offline engine needs no network, so Blender's setting only gates uploads
+    return engine
 
 
 def read_source(image: bpy.types.Image) -> tuple[np.ndarray, bool]:
@@ -85,7 +89,6 @@ def remove_background(
         image = bpy.data.images[image]
     if output not in OUTPUTS:
         raise BgcutError(f"Unknown output {output!r}: use RGBA or MASK.")
-    check_online()
     prefs = preferences.get()
     options = options_from(prefs, quality=quality, return_type=return_type, max_resolution=max_resolution)
     px, linear = read_source(image)

@@ -36,13 +36,15 @@ class _RemoveBackground:
         prefs = preferences.get(context)
         if not self.properties.is_property_set("output") and prefs is not None:
             self.output = prefs.output
-        actions.check_online()
         self._source = self.source_image(context)
         options = actions.options_from(
             prefs, quality=self.quality, return_type=self.return_type, max_resolution=self.max_resolution
         )
         px, linear = actions.read_source(self._source)
-        return px, linear, options, actions.engine_from(prefs)
+        engine = actions.engine_from(prefs)
+        if engine.notice:
+            self.report({"INFO"}, engine.notice)
+        return px, linear, options, engine
 
     def _finish(self, context, cutout) -> None:  # type: ignore[no-untyped-def]
         result = actions.publish(self._source, cutout, self.output)

@@ -12,6 +12,15 @@ OUTPUT_ITEMS = [
     ("RGBA", "Cut-out", "A new RGBA image with the background removed"),
     ("MASK", "Mask", "A new grayscale image holding the mask"),
 ]
+ENGINE_ITEMS = [
+    ("auto", "Automatic", "BackgroundCut when an API key is set, otherwise the offline model"),
+    ("backgroundcut", "BackgroundCut", "The BackgroundCut service (needs an API key and credits)"),
+    (
+        "local",
+        "Offline model",
+        "u2netp on this computer: no key, no upload (extension built with --local-engine)",
+    ),
+]
 QUALITY_ITEMS = [(q, q, f"BackgroundCut quality {q}") for q in ("High", "Medium", "Low")]
 
 
@@ -43,6 +52,7 @@ class BgcutPreferences(bpy.types.AddonPreferences):
     endpoint: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Endpoint", description="Leave empty for BackgroundCut's own API", default=""
     )
+    engine: bpy.props.EnumProperty(name="Engine", items=ENGINE_ITEMS, default="auto")  # type: ignore[valid-type]
     quality: bpy.props.EnumProperty(name="Quality", items=QUALITY_ITEMS, default="Medium")  # type: ignore[valid-type]
     return_type: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Return type", description="PNG, WEBP or WEBP_1 .. WEBP_100", default="PNG"
@@ -51,6 +61,7 @@ class BgcutPreferences(bpy.types.AddonPreferences):
 
     def draw(self, context) -> None:
         layout = self.layout
+        layout.prop(self, "engine")
         layout.prop(self, "api_key")
         layout.prop(self, "endpoint")
         row = layout.row()

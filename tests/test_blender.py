@@ -125,3 +125,19 @@ def test_offline_blender_does_nothing_and_says_so(blender, tmp_path, emu):
     assert not report["ok"] and "offline" in report["error"]
     _unchanged(report)
     assert len(emu.seen) == 0 or all(s.fields.get("quality") for s in emu.seen)
+
+
+def test_extension_built_with_the_offline_engine_cuts_without_a_key(tmp_path_factory, tmp_path):
+    zip_path = build_extension(tmp_path_factory.mktemp("dist-local"), "--local-engine")
+    report, img, truth = job_run(
+        (bpy_python(), zip_path),
+        tmp_path,
+        "http://127.0.0.1:9/v2/cut/",
+        "image_op_by_name",
+        {"output": "MASK"},
+        key=None,
+        online=False,
+    )
+    assert report["ok"], report
+    mask = load(tmp_path, report, "Photo mask")
+    assert iou(mask[..., 0] > 0.5, truth) > 0.9

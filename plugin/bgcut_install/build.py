@@ -19,6 +19,7 @@ PLUGIN_SRC = REPO / "plugin" / "gimp" / "bgcut-remove-background"
 CORE_SRC = REPO / "plugin" / "bgcut"
 BLENDER_SRC = REPO / "addon_blender"
 RUNTIME_DEPS = ("numpy", "pillow", "requests")
+LOCAL_ENGINE_DEPS = ("onnxruntime",)
 #: Blender bundles numpy and requests but not Pillow; its wheels ship inside the extension.
 BLENDER_PILLOW = "pillow==11.3.0"
 BLENDER_PYTHONS = ("3.11", "3.13")  # Blender 4.2 .. 5.0, and 5.1+
@@ -36,8 +37,9 @@ def core_version() -> str:
     return re.search(r'__version__ = "([^"]+)"', text).group(1)  # type: ignore[union-attr]
 
 
-def assemble_gimp_plugin(dest: Path, vendor: tuple[str, str] | None) -> None:
-    """Fill an empty folder with the plug-in, the core in lib/ and, optionally, wheels."""
+def assemble_gimp_plugin(dest: Path, vendor: tuple[str, str] | None, local_engine: bool = False) -> None:
+    """Fill an empty folder with the plug-in, the core in lib/ and, optionally, wheels
+    (plus onnxruntime and the verified model for the offline engine)."""
     shutil.copytree(PLUGIN_SRC, dest, dirs_exist_ok=True, ignore=_IGNORE)
     (dest / "bgcut-remove-background.py").chmod(0o755)
     dest.chmod(0o755)
@@ -45,7 +47,20 @@ def assemble_gimp_plugin(dest: Path, vendor: tuple[str, str] | None) -> None:
     if vendor is not None:
         python_version, platform_tag = vendor
         tag = "cp" + python_version.replace(".", "")
-        vendor_wheels(dest / "lib" / "vendor" / tag, python_version, platform_tag)
+        deps = RUNTIME_DEPS + (LOCAL_ENGINE_DEPS if local_engine else ())
+        vendor_wheels(dest / "lib" / "vendor" / tag, python_version, platform_tag, deps)
+    if local_engine:
+        install_model_into(dest / "lib" / "models")
+
+
+def install_model_into(folder: Path) -> Path:
+    """The verified u2netp model, placed where bgcut.model.bundled_path() looks."""
+    sys.path.insert(0, str(CORE_SRC.parent))
+    try:
+        from bgcut import model
+    finally:
+        sys.path.pop(0)
+    return model.install_model(dest=folder / model.MODEL_FILE)
 
 
 def pip_platforms(tag: str) -> list[str]:
@@ -57,7 +72,9 @@ def pip_platforms(tag: str) -> list[str]:
     return [tag]
 
 
-def vendor_wheels(lib: Path, python_version: str, platform_tag: str) -> None:
+def vendor_wheels(
+    lib: Path, python_version: str, platform_tag: str, deps: tuple[str, ...] = RUNTIME_DEPS
+) -> None:
     """Unpack binary wheels of numpy, Pillow and requests for GIMP's Python into lib/."""
     with tempfile.TemporaryDirectory() as wheels:
         cmd = [
@@ -77,7 +94,7 @@ def vendor_wheels(lib: Path, python_version: str, platform_tag: str) -> None:
         ]
         for tag in pip_platforms(platform_tag):
             cmd += ["--platform", tag]
-        subprocess.run(cmd + list(RUNTIME_DEPS), check=True)
+        subprocess.run(cmd + list(deps), check=True)
         for wheel in sorted(Path(wheels).glob("*.whl")):
             with zipfile.ZipFile(wheel) as zf:
                 zf.extractall(lib)
@@ -102,8 +119,11 @@ def current_blender_platform() -> str:
     return "linux-x64"
 
 
-def build_blender_extension(out_dir: Path, platforms: list[str] | None = None) -> Path:
-    """The installable extension zip: the add-on, the bgcut core and Pillow wheels."""
+def build_blender_extension(
+    out_dir: Path, platforms: list[str] | None = None, local_engine: bool = False
+) -> Path:
+    """The installable extension zip: the add-on, the bgcut core and Pillow wheels (with
+    local_engine, also onnxruntime and its dependencies, and the verified model)."""
     platforms = platforms or list(BLENDER_PLATFORMS)
     unknown = [p for p in platforms if p not in BLENDER_PLATFORMS]
     if unknown:
@@ -135,12 +155,19 @@ def build_blender_extension(out_dir: Path, platforms: list[str] | None = None) -
                 for tag in BLENDER_PLATFORMS[plat]:
                     cmd += ["--platform", tag]
                 subprocess.run(cmd + [BLENDER_PILLOW], check=True)
+                if local_engine:
+                    deps = [c for c in cmd if c != "--no-deps"]
+                    subprocess.run(deps + list(LOCAL_ENGINE_DEPS), check=True)
+        for bundled in wheels_dir.glob("numpy-*.whl"):  # Blender's own numpy stays in charge
+            bundled.unlink()
         wheels = sorted(p.name for p in wheels_dir.glob("*.whl"))
         listed = ", ".join(f'"./wheels/{w}"' for w in wheels)
         manifest = re.sub(r"^wheels = \[\]", f"wheels = [{listed}]", manifest, flags=re.M)
         plats = ", ".join(f'"{p}"' for p in platforms)
         manifest = re.sub(r"^platforms = \[.*\]", f"platforms = [{plats}]", manifest, flags=re.M)
         suffix = "" if len(platforms) == len(BLENDER_PLATFORMS) else "-" + "-".join(platforms)
+        suffix += "-local" if local_engine else ""
+        model_file = install_model_into(Path(tmp) / "models") if local_engine else None
         target = out_dir / f"bgcut-{version}{suffix}.zip"
         partial = target.with_name(target.name + ".part")
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -154,5 +181,7 @@ def build_blender_extension(out_dir: Path, platforms: list[str] | None = None) -
                     zf.write(path, ("bgcut" / rel).as_posix())
             for wheel in wheels:
                 zf.write(wheels_dir / wheel, f"wheels/{wheel}")
+            if model_file is not None:
+                zf.write(model_file, f"models/{model_file.name}")
         partial.replace(target)
     return target

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.build_blender:
         plats = _platforms(args.blender_platforms)
-        print(f"Blender: built {build.build_blender_extension(args.build_blender, plats)}")
+        print(f"Blender: built {build.build_blender_extension(args.build_blender, plats, args.local_engine)}")
         return 0
     hosts = chosen_hosts(args)
     if args.list:
@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
         "--gimp-platform",
         default=build.default_platform_tag(),
         help="wheel platform tag for GIMP's Python (default: this machine's)",
+    )
+    p.add_argument(
+        "--local-engine",
+        action="store_true",
+        help="also install the offline engine (onnxruntime + the u2netp model) into the hosts",
     )
     p.add_argument("--blender-zip", type=Path, help="install this built extension zip")
     p.add_argument("--build-blender", type=Path, metavar="OUT_DIR", help="only build the extension zip")
@@ -140,8 +145,13 @@ def _install(host: Host, args: argparse.Namespace, zip_cache: dict[str, Path]) -
             return
         placement.install_folder(
             host.target,
-            lambda d: build.assemble_gimp_plugin(d, vendor),
-            {"version": version, "host": "gimp", "vendor": list(vendor) if vendor else None},
+            lambda d: build.assemble_gimp_plugin(d, vendor, args.local_engine),
+            {
+                "version": version,
+                "host": "gimp",
+                "vendor": list(vendor) if vendor else None,
+                "local_engine": args.local_engine,
+            },
         )
     else:
         if args.dry_run:
@@ -150,7 +160,9 @@ def _install(host: Host, args: argparse.Namespace, zip_cache: dict[str, Path]) -
         zip_path = args.blender_zip or zip_cache.get("zip")
         if zip_path is None:
             tmp = Path(tempfile.mkdtemp(prefix="bgcut-build-"))
-            zip_path = build.build_blender_extension(tmp, [build.current_blender_platform()])
+            zip_path = build.build_blender_extension(
+                tmp, [build.current_blender_platform()], args.local_engine
+            )
             zip_cache["zip"] = zip_path
         placement.install_folder(
             host.target, placement.extract_into(zip_path), {"version": version, "host": "blender"}

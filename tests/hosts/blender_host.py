@@ -31,7 +31,7 @@ def bpy_python() -> Path:
     return py
 
 
-def build_extension(out_dir: Path) -> Path:
+def build_extension(out_dir: Path, *extra: str) -> Path:
     out = subprocess.run(
         [
             sys.executable,
@@ -40,6 +40,7 @@ def build_extension(out_dir: Path) -> Path:
             str(out_dir),
             "--blender-platforms",
             "current",
+            *extra,
         ],
         check=True,
         capture_output=True,

@@ -37,6 +37,11 @@ QUALITIES = (
     ("Medium", "Medium", "Balanced"),
     ("Low", "Low", "Fastest"),
 )
+ENGINES = (
+    ("auto", "Automatic", "BackgroundCut when an API key is set, otherwise the offline model"),
+    ("backgroundcut", "BackgroundCut", "The BackgroundCut service (needs an API key and credits)"),
+    ("local", "Offline model", "u2netp on this computer: no key, no upload"),
+)
 
 
 def run(procedure, run_mode, image, drawables, config, data):
@@ -98,6 +103,7 @@ class BgcutRemoveBackground(Gimp.PlugIn):
         proc.add_boolean_argument(
             "selection-only", "_Selection only", "Cut only the selection's bounds", False, rw
         )
+        proc.add_choice_argument("engine", "_Engine", "Who cuts", _choice(ENGINES), "auto", rw)
         return proc
 
 

@@ -26,6 +26,7 @@ class Settings:
     output: str
     options: bgcut.CutOptions
     selection_only: bool
+    engine: str = "auto"
 
 
 @dataclass
@@ -48,7 +49,9 @@ def settings_from(config) -> Settings:
     output = config.get_property("output")
     if output not in OUTPUTS:
         raise UserFacingError(f"Unknown output {output!r}: use one of {', '.join(OUTPUTS)}.")
-    return Settings(output, options, bool(config.get_property("selection-only")))
+    return Settings(
+        output, options, bool(config.get_property("selection-only")), config.get_property("engine")
+    )
 
 
 def remove_background(image, drawables: list, settings: Settings, *, interactive: bool) -> None:
@@ -58,7 +61,9 @@ def remove_background(image, drawables: list, settings: Settings, *, interactive
     if problems:
         raise UserFacingError(" ".join(problems) + " Nothing was changed.")
     jobs = _plan(image, drawables, settings.selection_only)
-    engine = _engine(interactive)
+    engine = _engine(settings.engine, interactive)
+    if engine.notice:
+        gf.message(engine.notice)
     comp = gf.component(image)
     with gf.progress("Removing background") as step:
         for n, job in enumerate(jobs):
@@ -98,18 +103,20 @@ def _plan(image, drawables: list, selection_only: bool) -> list[Job]:
     return jobs
 
 
-def _engine(interactive: bool):
+def _engine(kind: str, interactive: bool):
     try:
-        return bgcut.make_engine()
+        return bgcut.make_engine(kind)
     except MissingKeyError as exc:
         if not interactive:
             raise UserFacingError(str(exc)) from None
+    except BgcutError as exc:
+        raise UserFacingError(f"{exc} Nothing was changed.") from None
     key = gf.ask_for_key()
     if not key:
         raise UserFacingError("No API key given; nothing was changed.")
     try:
         bgcut_config.store_key(key)
-        return bgcut.make_engine()
+        return bgcut.make_engine(kind)
     except BgcutError as exc:
         raise UserFacingError(str(exc)) from None
 

@@ -131,6 +131,11 @@ def progress_text(text: str) -> None:
     Gimp.progress_set_text(text)
 
 
+def message(text: str) -> None:
+    """A note in GIMP's message area (the error console when run from a script)."""
+    Gimp.message(text)
+
+
 def flush() -> None:
     Gimp.displays_flush()
 
