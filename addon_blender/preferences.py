@@ -55,7 +55,7 @@ class BgcutPreferences(bpy.types.AddonPreferences):
     engine: bpy.props.EnumProperty(name="Engine", items=ENGINE_ITEMS, default="auto")  # type: ignore[valid-type]
     quality: bpy.props.EnumProperty(name="Quality", items=QUALITY_ITEMS, default="Medium")  # type: ignore[valid-type]
     return_type: bpy.props.StringProperty(  # type: ignore[valid-type]
-        name="Return type", description="PNG, WEBP or WEBP_1 .. WEBP_100", default="PNG"
+        name="Return type", description="PNG, WEBP or WEBP_1 .. WEBP_100", default="WEBP"
     )
     output: bpy.props.EnumProperty(name="Output", items=OUTPUT_ITEMS, default="RGBA")  # type: ignore[valid-type]
 

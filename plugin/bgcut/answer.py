@@ -56,4 +56,8 @@ def decode_answer(data: bytes) -> np.ndarray:
         and not (im.mode == "P" and "transparency" in im.info)
     ):
         return np.asarray(im.convert("L"))[..., None]
-    return np.asarray(im.convert("RGBA"))
+    rgba = im if im.mode == "RGBA" else im.convert("RGBA")
+    out = np.asarray(rgba)
+    rgba.close()
+    im.close()
+    return out

@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("-o", "--output", metavar="OUT", help="output file (one input only)")
     where.add_argument("--out-dir", metavar="DIR", help="folder for the outputs")
     c.add_argument("--quality", default="Medium", help=f"one of {', '.join(QUALITIES)}")
-    c.add_argument("--return-type", default="PNG", help=RETURN_TYPES_TEXT)
+    c.add_argument("--return-type", default=CutOptions.return_type, help=RETURN_TYPES_TEXT)
     c.add_argument("--channels", default="rgba", help=f"one of {', '.join(CHANNELS)} (alpha writes the mask)")
     c.add_argument("--max-resolution", type=int, default=12_000_000, help="pixels sent at most")
     c.add_argument("--api-key", help="API key (better: `bgcut config --set-key`)")

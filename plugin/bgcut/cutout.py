@@ -105,9 +105,8 @@ def _compose(source: Source, mask: np.ndarray, service_rgba: np.ndarray | None) 
     if service_rgba is not None:
         # the service's edge colours where the subject fades, the source's own elsewhere
         # (a lossy WebP answer must not degrade the opaque interior)
-        out[..., :3] = px[..., :3]
-        edge = mask < 255
-        out[..., :3][edge] = service_rgba[..., :3][edge]
+        np.copyto(out[..., :3], px[..., :3])
+        np.copyto(out[..., :3], service_rgba[..., :3], where=(mask < 255)[..., None])
     elif px.shape[2] >= 3:
         out[..., :3] = px[..., :3]
     else:

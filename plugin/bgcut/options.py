@@ -20,7 +20,9 @@ class CutOptions:
     """What to ask the service for; `form_fields()` is what goes on the wire."""
 
     quality: str = "Medium"
-    return_type: str = "PNG"
+    #: the API's own default is PNG; its documentation recommends WEBP (small files), and
+    #: WebP keeps the alpha lossless while a 12 MP answer decodes twice as fast
+    return_type: str = "WEBP"
     channels: str = "rgba"
     max_resolution: int = MAX_PIXELS
     upload_field: str = "image_file"

@@ -90,7 +90,7 @@ class BgcutRemoveBackground(Gimp.PlugIn):
         proc.add_choice_argument(
             "quality", "_Quality", "BackgroundCut quality", _choice(QUALITIES), "Medium", rw
         )
-        proc.add_string_argument("return-type", "_Return type", "PNG, WEBP or WEBP_1 .. WEBP_100", "PNG", rw)
+        proc.add_string_argument("return-type", "_Return type", "PNG, WEBP or WEBP_1 .. WEBP_100", "WEBP", rw)
         proc.add_int_argument(
             "max-resolution",
             "_Max resolution",

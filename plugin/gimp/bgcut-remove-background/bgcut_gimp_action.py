@@ -41,7 +41,7 @@ def settings_from(config) -> Settings:
     try:
         options = bgcut.CutOptions(
             quality=config.get_property("quality"),
-            return_type=(config.get_property("return-type") or "PNG").strip(),
+            return_type=(config.get_property("return-type") or bgcut.CutOptions.return_type).strip(),
             max_resolution=int(config.get_property("max-resolution")),
         )
     except BgcutError as exc:
