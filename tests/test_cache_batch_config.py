@@ -120,3 +120,15 @@ def test_repr_and_errors_never_show_the_key(emulator, key):
     with pytest.raises(errors.AuthError) as info:
         bgcut.remove_background(subject_photo(64, 48)[0], api_key="bad" + key, endpoint=emulator.endpoint)
     assert key not in str(info.value) and key not in repr(info.value)
+
+
+def test_batch_learns_a_lower_limit_than_assumed_from_429s(key):
+    images = [subject_photo(64, 48, seed=100 + s)[0] for s in range(24)]
+    with Emulator({key: 100}, minute=0.8, base_limit=3) as emu:
+        items = bgcut.cut_many(
+            images, api_key=key, endpoint=emu.endpoint, jobs=4, minute=0.8, initial_limit=8, cache=False
+        )
+        statuses = [s.status for s in emu.seen]
+    assert all(i.ok for i in items), [i.error for i in items if not i.ok]
+    assert statuses.count(200) == 24 and emu.charged(key) == 24
+    assert 1 <= statuses.count(429) <= 12

@@ -36,12 +36,13 @@ from .version import __version__
 
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 DEFAULT_TIMEOUT = (10.0, 180.0)
+MAX_RATE_LIMITED = 50  # a storm of 429s ends the item's retries even while the pacer grants slots
 
 
 class Pacer(Protocol):
-    def acquire(self, cancel: threading.Event | None = None) -> None: ...
-    def on_rate_limited(self, retry_after: float | None) -> None: ...
-    def on_success(self) -> None: ...
+    def acquire(self, cancel: threading.Event | None = None) -> int: ...
+    def on_rate_limited(self, retry_after: float | None, ticket: int | None = None) -> None: ...
+    def on_success(self, ticket: int | None = None) -> None: ...
 
 
 class BackgroundCutClient:
@@ -82,22 +83,28 @@ class BackgroundCutClient:
     ) -> bytes:
         """POST with retries until success, a final error, or the retry budget is spent.
 
-        429 is retried for as long as the budget allows (it is normal under load);
-        transport failures and 5xx at most `max_failures` times, so a dead network
-        is reported within seconds.
+        429 is retried for as long as the budget allows (it is normal under load); with a
+        pacer the budget counts from the slot it grants, since waiting one's turn in a
+        batch is not failing. Transport failures and 5xx are retried at most
+        `max_failures` times, so a dead network is reported within seconds.
         """
         deadline = time.monotonic() + self.retry_budget
-        failures = 0
+        failures = limited = 0
         while True:
             if cancel is not None and cancel.is_set():
                 raise CancelledError("Cancelled; nothing was changed.")
+            ticket = None
             if pacer is not None:
-                pacer.acquire(cancel)
+                ticket = pacer.acquire(cancel)
+                deadline = max(deadline, time.monotonic() + self.retry_budget / 4)
             try:
                 data = self.cut_once(upload, options)
             except RateLimitError as exc:
+                limited += 1
+                if limited > MAX_RATE_LIMITED:
+                    raise
                 if pacer is not None:
-                    pacer.on_rate_limited(exc.retry_after)
+                    pacer.on_rate_limited(exc.retry_after, ticket)
                     wait = exc.retry_after or 0.0  # the pacer holds every sender back
                 else:
                     wait = exc.retry_after if exc.retry_after is not None else _backoff(failures)
@@ -113,7 +120,7 @@ class BackgroundCutClient:
                 self._wait(wait, cancel)
                 continue
             if pacer is not None:
-                pacer.on_success()
+                pacer.on_success(ticket)
             return data
 
     def cut_once(self, upload: Upload, options: CutOptions) -> bytes:

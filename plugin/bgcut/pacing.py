@@ -1,21 +1,21 @@
 """Pace requests to a key's dynamic rate limit (40/min by default, doubling to 500/min).
 
-A sliding window keeps at most `limit` requests in any `minute`; after a minute that used
-most of the limit without a 429 the limit doubles, as the service grants. A 429 blocks all
-senders until the service's Retry-After (or a short growing backoff) and, when the minute
-was far from full, lowers the limit to what the service actually allowed.
+The pacer mirrors the documented rule in fixed windows of `minute`: at most `limit`
+requests per window; after a window that used most of its limit, the next one allows
+twice as many (up to 500); after an idle window, the base again. A 429 means the service
+sees it differently: its Retry-After tells where the service's window ends (the pacer
+aligns to it) and the successes counted in that window tell the service's real limit.
+Without Retry-After, senders back off in short, growing steps.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
 from .errors import CancelledError
 
-LIMIT_STEPS = (40, 80, 160, 320, 500)
 HIGH_USAGE = 0.75
 
 
@@ -27,63 +27,71 @@ class RatePacer:
         minute: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.base = initial_limit
         self.limit = initial_limit
         self.max_limit = max_limit
         self.minute = minute
         self._clock = clock
         self._lock = threading.Lock()
-        self._sent: deque[float] = deque()
+        self._start: float | None = None
+        self._window = 0
+        self._used = 0
+        self._ok = 0
         self._blocked_until = 0.0
-        self._limit_since = clock()
         self._streak = 0
         self.rate_limited = 0
 
-    def acquire(self, cancel: threading.Event | None = None) -> None:
+    def acquire(self, cancel: threading.Event | None = None) -> int:
+        """Wait for a slot; returns a ticket naming the window the request is sent in."""
         while True:
             with self._lock:
                 now = self._clock()
-                self._expire(now)
-                self._maybe_grow(now)
+                if self._start is None:
+                    self._start = now
+                self._roll(now)
                 if now < self._blocked_until:
                     wait = self._blocked_until - now
-                elif len(self._sent) < self.limit:
-                    self._sent.append(now)
-                    return
+                elif self._used < self.limit:
+                    self._used += 1
+                    return self._window
                 else:
-                    wait = self._sent[0] + self.minute - now
-            _sleep(max(wait, 0.001), cancel)
+                    wait = self._start + self.minute - now
+            _sleep(max(wait, 0.0005), cancel)
 
-    def on_success(self) -> None:
+    def on_success(self, ticket: int | None = None) -> None:
         with self._lock:
             self._streak = 0
+            if ticket is None or ticket == self._window:
+                self._ok += 1
 
-    def on_rate_limited(self, retry_after: float | None) -> None:
+    def on_rate_limited(self, retry_after: float | None, ticket: int | None = None) -> None:
         with self._lock:
             now = self._clock()
             self.rate_limited += 1
-            self._expire(now)
-            used = len(self._sent)
-            if used < self.limit * 0.5:
-                self.limit = max(1, used)
-                self._limit_since = now
-            if retry_after is not None:
-                wait = retry_after
-                self._limit_since = now + retry_after - self.minute
-            else:
+            if retry_after is None:
                 wait = min(self.minute / 2, self.minute / 30 * (2**self._streak))
-            self._streak += 1
-            self._blocked_until = max(self._blocked_until, now + wait)
+                self._streak += 1
+                self._blocked_until = max(self._blocked_until, now + wait)
+                return
+            if self._ok and (ticket is None or ticket == self._window):
+                self.limit = max(1, self._ok)  # what the service really allowed this window
+            self._start = now + retry_after - self.minute  # the service's window ends then
+            self._used = max(self._used, self.limit)  # this window is spent
+            self._ok = max(self._ok, self.limit)
 
-    def _expire(self, now: float) -> None:
-        while self._sent and self._sent[0] <= now - self.minute:
-            self._sent.popleft()
-
-    def _maybe_grow(self, now: float) -> None:
-        if now - self._limit_since < self.minute or self.limit >= self.max_limit:
+    def _roll(self, now: float) -> None:
+        assert self._start is not None
+        passed = int((now - self._start) // self.minute)
+        if passed <= 0:
             return
-        if len(self._sent) >= self.limit * HIGH_USAGE:
+        if passed == 1 and self._used >= self.limit * HIGH_USAGE:
             self.limit = min(self.limit * 2, self.max_limit)
-        self._limit_since = now
+        elif passed > 1:
+            self.limit = self.base
+        self._start += passed * self.minute
+        self._window += passed
+        self._used = 0
+        self._ok = 0
 
 
 def _sleep(seconds: float, cancel: threading.Event | None) -> None:
