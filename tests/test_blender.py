@@ -141,3 +141,10 @@ def test_extension_built_with_the_offline_engine_cuts_without_a_key(tmp_path_fac
     assert report["ok"], report
     mask = load(tmp_path, report, "Photo mask")
     assert iou(mask[..., 0] > 0.5, truth) > 0.9
+
+
+def test_a_wrong_size_answer_changes_nothing(blender, tmp_path, emu):
+    emu.inject("wrong_size")
+    report, _, _ = job_run(blender, tmp_path, emu, "node_op", {"output": "MASK"}, tree=True, img_seed=74)
+    assert not report["ok"] and "does not match" in report["error"]
+    _unchanged(report)

@@ -193,3 +193,12 @@ def test_layer_group_gets_a_clear_message(gimp, emu):
     assert run.report["status"] == "execution-error"
     assert "layer group" in run.report["message"]
     _assert_unchanged(run)
+
+
+def test_a_bad_answer_leaves_the_image_unchanged(gimp, emu):
+    img, truth, png = photo(seed=63)
+    emu.inject("html200")
+    run = gimp.run({"input": "in.png", "args": {"output": "layer-mask"}}, {"in.png": png}, env_for(emu))
+    assert run.report["status"] == "execution-error"
+    assert "no PNG/WebP image" in run.report["message"]
+    _assert_unchanged(run)

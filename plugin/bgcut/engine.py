@@ -10,6 +10,7 @@ from .answer import decode_answer
 from .cache import AnswerCache
 from .client import BackgroundCutClient, Pacer
 from .cutout import Cutout, build_cutout
+from .errors import BadAnswerError
 from .options import CutOptions
 from .source import Source
 from .upload import prepare_upload
@@ -66,11 +67,22 @@ class BackgroundCutEngine:
             answer_bytes = self.client.cut(upload, options, pacer=pacer, cancel=cancel)
         report(0.85, "Building the layers")
         answer = decode_answer(answer_bytes)
+        check_shape(answer, upload.info.width, upload.info.height)
         cutout = build_cutout(source, answer, options, upload.info, engine=self.name, from_cache=from_cache)
         if self.cache is not None and not from_cache:
             self.cache.put(key, answer_bytes)
         report(1.0, "Done")
         return cutout
+
+
+def check_shape(answer, width: int, height: int) -> None:  # type: ignore[no-untyped-def]
+    """An answer must show the uploaded picture: same aspect ratio, at most its size."""
+    h, w = answer.shape[:2]
+    if w > width or h > height or abs(w / h - width / height) > 0.02 * (width / height) + 2 / h:
+        raise BadAnswerError(
+            f"The service answered with a {w}×{h} image for a {width}×{height} upload; it does "
+            "not match, so it was not used. Try again; nothing was changed."
+        )
 
 
 def _silent(fraction: float, text: str) -> None:

@@ -73,8 +73,10 @@ class RatePacer:
                 self._streak += 1
                 self._blocked_until = max(self._blocked_until, now + wait)
                 return
-            if self._ok and (ticket is None or ticket == self._window):
-                self.limit = max(1, self._ok)  # what the service really allowed this window
+            if self._ok >= self.limit / 4 and (ticket is None or ticket == self._window):
+                # what the service really allowed this window; a 429 early in a window is
+                # more likely a passing storm than the limit, so it lowers nothing
+                self.limit = max(1, self._ok)
             self._start = now + retry_after - self.minute  # the service's window ends then
             self._used = max(self._used, self.limit)  # this window is spent
             self._ok = max(self._ok, self.limit)

@@ -28,7 +28,7 @@ PATH = "/v2/cut/"
 MAX_BODY = 12_000_000
 MAX_DECODE_PIXELS = 60_000_000
 _RETURN_TYPE = re.compile(r"^(PNG|WEBP|WEBP_([1-9][0-9]?|100))$")
-_FAULTS = ("delay", "drop", "reset", "truncate", "status", "html200", "wrong_size", "rate_limit")
+_FAULTS = ("delay", "drop", "reset", "truncate", "stall", "status", "html200", "wrong_size", "rate_limit")
 
 
 @dataclass
@@ -191,8 +191,8 @@ class Emulator:
             page = b"<!DOCTYPE html><html><body><h1>Gateway Timeout</h1></body></html>"
             return Response(page, 200, mimetype="text/html")(environ, start_response)
         self._charge(charged_key, seen)
-        if fault is not None and fault.kind == "truncate":
-            return self._truncated(environ, start_response, body, ctype)
+        if fault is not None and fault.kind in ("truncate", "stall"):
+            return self._truncated(environ, start_response, body, ctype, stall=fault.value)
         return Response(body, 200, mimetype=ctype)(environ, start_response)
 
     def _handle(self, request: Request, seen: Seen, fault: Fault | None) -> tuple[bytes, str, str]:
@@ -285,12 +285,15 @@ class Emulator:
         sock.close()
 
     @staticmethod
-    def _truncated(environ: dict, start_response, body: bytes, ctype: str):  # type: ignore[no-untyped-def]
+    def _truncated(environ: dict, start_response, body: bytes, ctype: str, stall: float = 0.0):  # type: ignore[no-untyped-def]
+        """Half the body, then (after `stall` seconds of silence) the connection closes."""
         start_response("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
         sock: socket.socket | None = environ.get("werkzeug.socket")
 
         def chunks():  # type: ignore[no-untyped-def]
             yield body[: len(body) // 2]
+            if stall:
+                time.sleep(stall)
             if sock is not None:
                 try:
                     sock.shutdown(socket.SHUT_RDWR)
