@@ -59,6 +59,7 @@ class BackgroundCutEngine:
         report = progress or _silent
         report(0.05, "Preparing the upload")
         upload = prepare_upload(source.rgb8(), options)
+        options = options.for_size(upload.info.width, upload.info.height)
         key = AnswerCache.key(upload.data, options.cache_token(), self.client.endpoint)
         answer_bytes = self.cache.get(key) if self.cache is not None else None
         from_cache = answer_bytes is not None

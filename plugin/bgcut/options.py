@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from .errors import OptionError
 
@@ -11,6 +11,7 @@ QUALITIES = ("High", "Medium", "Low")
 CHANNELS = ("rgba", "alpha")
 UPLOAD_FIELDS = ("image_file", "image_file_b64")
 MAX_PIXELS = 12_000_000
+WEBP_MAX_SIDE = 16383
 _RETURN_TYPE = re.compile(r"^(PNG|WEBP|WEBP_([1-9][0-9]?|100))$")
 RETURN_TYPES_TEXT = "PNG, WEBP or WEBP_1 .. WEBP_100"
 
@@ -47,6 +48,13 @@ class CutOptions:
             "return_type": self.return_type,
             "channels": self.channels,
         }
+
+    def for_size(self, width: int, height: int) -> CutOptions:
+        """WebP cannot hold a side over 16383 pixels; such answers are asked for as PNG
+        (the layers come back the same, only the transport differs)."""
+        if self.return_type.startswith("WEBP") and max(width, height) > WEBP_MAX_SIDE:
+            return replace(self, return_type="PNG")
+        return self
 
     def cache_token(self) -> str:
         """Everything that changes the service's answer, in a stable order."""

@@ -400,6 +400,8 @@ def _render(rgb: np.ndarray, options: dict[str, object], segment, *, wrong_size:
 
 def _encode(im: Image.Image, return_type: str) -> tuple[bytes, str]:
     buf = io.BytesIO()
+    if return_type != "PNG" and max(im.size) > 16383:
+        raise _Abort(400, "The input image could not be processed: too wide for WEBP output")
     if return_type == "PNG":
         im.save(buf, format="PNG", compress_level=1)
         return buf.getvalue(), "image/png"
