@@ -108,6 +108,10 @@ try:
 
     addon = importlib.import_module("bl_ext.user_default.bgcut")
     report["enabled"] = "bl_ext.user_default.bgcut" in bpy.context.preferences.addons
+    if job.get("key_via_preferences"):
+        prefs = bpy.context.preferences.addons["bl_ext.user_default.bgcut"].preferences
+        prefs.api_key = job["key_via_preferences"]
+        report["prefs_key_masked"] = len(prefs.api_key) > 0
     source = bpy.data.images.load(str(work / job["input"]))
     source.name = "Photo"
     if job.get("float"):
@@ -166,6 +170,7 @@ try:
         report["render"] = "render.png"
     if job.get("save_blend"):
         bpy.ops.wm.save_as_mainfile(filepath=str(work / "scene.blend"))
+        bpy.ops.wm.save_userpref()
 except Exception:  # noqa: BLE001
     report["crash"] = traceback.format_exc()
 (work / "report.json").write_text(json.dumps(report, indent=1, default=str))

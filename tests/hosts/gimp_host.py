@@ -56,10 +56,14 @@ class Gimp:
         self.root, self.plugins, self.profile, self.work = root, plugins, profile, work
         self.count = 0
 
-    def run(self, job: dict, files: dict[str, bytes], env: dict[str, str], timeout: float = 300) -> GimpRun:
+    def run(
+        self, job: dict, files: dict[str, bytes], env: dict[str, str], timeout: float = 300, prepare=None
+    ) -> GimpRun:
         self.count += 1
         io = self.work / f"run{self.count}"
         io.mkdir(parents=True)
+        if prepare is not None:
+            prepare(io)
         for name, data in files.items():
             (io / name).write_bytes(data)
         (io / "job.json").write_text(json.dumps(job))
