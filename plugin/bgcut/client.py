@@ -13,10 +13,11 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import requests
 
-from .config import check_endpoint, resolve_endpoint, resolve_key
+from .config import check_endpoint, is_loopback, resolve_endpoint, resolve_key
 from .errors import (
     ApiError,
     AuthError,
@@ -45,6 +46,21 @@ class Pacer(Protocol):
     def on_success(self, ticket: int | None = None) -> None: ...
 
 
+class _KeyAuth(requests.auth.AuthBase):
+    """Sets the bare key as the Authorization header. Being an explicit auth, it also keeps
+    requests from replacing the header with ~/.netrc credentials; its repr hides the key."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self.key
+        return request
+
+    def __repr__(self) -> str:
+        return "_KeyAuth(****)"
+
+
 class BackgroundCutClient:
     """Holds the key privately; `repr()` and every error text leave it out."""
 
@@ -61,14 +77,16 @@ class BackgroundCutClient:
         sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.endpoint = check_endpoint(resolve_endpoint(endpoint))
-        self.__key = resolve_key(api_key)
+        self.__auth = _KeyAuth(resolve_key(api_key))
         self.timeout = timeout
         self.retry_budget = retry_budget
         self.max_failures = max_failures
         self.verify = verify
         self._session = session or requests.Session()
-        self._session.trust_env = False
         self._sleep = sleep
+        host = urlsplit(self.endpoint).hostname or ""
+        # the emulator on loopback never goes through a proxy from the environment
+        self._proxies = {"http": None, "https": None} if is_loopback(host) else None
 
     def __repr__(self) -> str:
         return f"BackgroundCutClient(endpoint={self.endpoint!r}, key=****)"
@@ -107,7 +125,7 @@ class BackgroundCutClient:
                     pacer.on_rate_limited(exc.retry_after, ticket)
                     wait = exc.retry_after or 0.0  # the pacer holds every sender back
                 else:
-                    wait = exc.retry_after if exc.retry_after is not None else _backoff(failures)
+                    wait = exc.retry_after if exc.retry_after is not None else _backoff(limited - 1)
                 if time.monotonic() + wait > deadline:
                     raise
                 self._wait(wait, cancel)
@@ -130,11 +148,13 @@ class BackgroundCutClient:
             parts.append(("image_file_b64", (None, upload.data)))
         else:
             parts.append(("image_file", (upload.filename, upload.data, upload.content_type)))
-        headers = {"Authorization": self.__key, "User-Agent": f"bgcut/{__version__}"}
+        headers = {"User-Agent": f"bgcut/{__version__}"}
         try:
             resp = self._session.post(
                 self.endpoint,
                 headers=headers,
+                auth=self.__auth,
+                proxies=self._proxies,
                 files=parts,
                 timeout=self.timeout,
                 allow_redirects=False,
@@ -172,7 +192,7 @@ class BackgroundCutClient:
             if not body:
                 raise BadAnswerError("The service answered 200 with an empty body. Try again.")
             return body
-        raise _status_error(resp.status_code, body, resp.headers.get("Retry-After"), self.__key)
+        raise _status_error(resp.status_code, body, resp.headers.get("Retry-After"), self.__auth.key)
 
     def _wait(self, seconds: float, cancel: threading.Event | None) -> None:
         if seconds <= 0:
