@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build (once) a Debian trixie root holding real GIMP 3 for the host tests.
-# Usage: tools/gimp_root.sh [full|bare]   -> prints the root's path
+# Usage: tests/hosts/gimp_root.sh [full|bare|gui]   -> prints the root's path
 #   full: gimp + python3-gi + numpy/Pillow/requests (like a Linux distro's GIMP)
 #   bare: gimp + python3-gi only (like GIMP's bundled Python on Windows/macOS)
+#   gui:  full + Xvfb and xdotool, to drive GIMP's real windows
 # The root is cached outside the repo (BGCUT_HOST_CACHE, default /var/cache/bgcut) and
 # rebuilt only when its stamp file is missing.
 set -euo pipefail
@@ -13,7 +14,8 @@ stamp="$root/.bgcut-stamp"
 case "$flavour" in
   full) include="gimp,python3-gi,gir1.2-gimp-3.0,python3-numpy,python3-pil,python3-requests" ;;
   bare) include="gimp,python3-gi,gir1.2-gimp-3.0" ;;
-  *) echo "unknown flavour: $flavour (full|bare)" >&2; exit 2 ;;
+  gui) include="gimp,python3-gi,gir1.2-gimp-3.0,python3-numpy,python3-pil,python3-requests,xvfb,xauth,xdotool,imagemagick,fonts-dejavu-core,x11-utils" ;;
+  *) echo "unknown flavour: $flavour (full|bare|gui)" >&2; exit 2 ;;
 esac
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$include" ]]; then
   echo "$root"; exit 0

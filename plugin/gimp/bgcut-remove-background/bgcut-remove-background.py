@@ -86,11 +86,11 @@ class BgcutRemoveBackground(Gimp.PlugIn):
         )
         proc.set_attribution("bgcut", "bgcut", "2026")
         rw = GObject.ParamFlags.READWRITE
-        proc.add_choice_argument("output", "_Output", "What to add", _choice(OUTPUTS), "layer-mask", rw)
+        proc.add_choice_argument("output", "Out_put", "What to add", _choice(OUTPUTS), "layer-mask", rw)
         proc.add_choice_argument(
             "quality", "_Quality", "BackgroundCut quality", _choice(QUALITIES), "Medium", rw
         )
-        proc.add_string_argument("return-type", "_Return type", "PNG, WEBP or WEBP_1 .. WEBP_100", "WEBP", rw)
+        proc.add_string_argument("return-type", "Return _type", "PNG, WEBP or WEBP_1 .. WEBP_100", "WEBP", rw)
         proc.add_int_argument(
             "max-resolution",
             "_Max resolution",
@@ -101,7 +101,7 @@ class BgcutRemoveBackground(Gimp.PlugIn):
             rw,
         )
         proc.add_boolean_argument(
-            "selection-only", "_Selection only", "Cut only the selection's bounds", False, rw
+            "selection-only", "Selection o_nly", "Cut only the selection's bounds", False, rw
         )
         proc.add_choice_argument("engine", "_Engine", "Who cuts", _choice(ENGINES), "auto", rw)
         return proc

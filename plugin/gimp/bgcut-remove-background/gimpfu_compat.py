@@ -140,20 +140,35 @@ def flush() -> None:
     Gimp.displays_flush()
 
 
-def ask_for_key() -> str | None:
-    """Ask once for the API key (interactive runs only); None when the user cancels."""
+_ui_ready = False
+
+
+def _ui():  # type: ignore[no-untyped-def]
+    """GimpUi and Gtk, initialised once per plug-in process."""
+    global _ui_ready
     gi.require_version("GimpUi", "3.0")
     gi.require_version("Gtk", "3.0")
     from gi.repository import GimpUi, Gtk
 
-    GimpUi.init("bgcut-remove-background")
+    if not _ui_ready:
+        GimpUi.init("bgcut-remove-background")
+        _ui_ready = True
+    return GimpUi, Gtk
+
+
+def ask_for_key() -> str | None:
+    """Ask once for the API key (interactive runs only); None when the user cancels."""
+    GimpUi, Gtk = _ui()
     dialog = GimpUi.Dialog(title="BackgroundCut API key", role="bgcut-key")
     dialog.add_button("_Cancel", Gtk.ResponseType.CANCEL)
     dialog.add_button("_Save", Gtk.ResponseType.OK)
     box = dialog.get_content_area()
+    box.set_border_width(12)
+    box.set_spacing(8)
     label = Gtk.Label(
+        xalign=0.0,
         label="Paste your BackgroundCut API key. It is stored only in bgcut's\n"
-        "private config file (readable by you alone), never in GIMP's settings."
+        "private config file (readable by you alone), never in GIMP's settings.",
     )
     entry = Gtk.Entry(visibility=False, activates_default=True)
     box.pack_start(label, False, False, 6)
@@ -168,10 +183,7 @@ def ask_for_key() -> str | None:
 
 def show_dialog(procedure, config) -> bool:
     """GIMP's own procedure dialog for the arguments; False when cancelled."""
-    gi.require_version("GimpUi", "3.0")
-    from gi.repository import GimpUi
-
-    GimpUi.init("bgcut-remove-background")
+    GimpUi, _ = _ui()
     dialog = GimpUi.ProcedureDialog.new(procedure, config, "Remove Background")
     dialog.fill(None)
     ok = dialog.run()
