@@ -58,6 +58,11 @@ class _RemoveBackground:
         except BgcutError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        except Exception as exc:  # noqa: BLE001 - a bug must reach the user as a message
+            self.report(
+                {"ERROR"}, f"bgcut failed unexpectedly ({type(exc).__name__}: {exc}); please report this."
+            )
+            return {"CANCELLED"}
         return {"FINISHED"}
 
     def invoke(self, context, event):  # type: ignore[no-untyped-def]
