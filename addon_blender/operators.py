@@ -86,7 +86,7 @@ class _RemoveBackground:
                     cancel=self._cancel,
                     progress=lambda f, _t: self._state.__setitem__("fraction", f),
                 )
-            except BgcutError as exc:
+            except Exception as exc:  # noqa: BLE001 - reported on the main thread by modal()
                 self._state["error"] = exc
 
         self._thread = threading.Thread(target=work, daemon=True)
