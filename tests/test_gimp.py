@@ -202,3 +202,21 @@ def test_a_bad_answer_leaves_the_image_unchanged(gimp, emu):
     assert run.report["status"] == "execution-error"
     assert "no PNG/WebP image" in run.report["message"]
     _assert_unchanged(run)
+
+
+def test_float_precision_image_keeps_its_values_where_opaque(gimp, emu):
+    img, truth, png = photo(seed=64)
+    job = {
+        "input": "in.png",
+        "precision": "FLOAT_NON_LINEAR",
+        "args": {"output": "rgba-layer"},
+        "dump_comp": "float",
+    }
+    run = gimp.run(job, {"in.png": png}, env_for(emu))
+    assert run.report["status"] == "success", run.report
+    cut_layer, src_layer = run.layers()
+    cut = run.pixels(cut_layer, np.float32)
+    src = run.pixels(src_layer, np.float32)
+    full = cut[..., 3] == 1.0
+    assert full.sum() > 1000 and np.array_equal(cut[..., :3][full], src[..., :3][full])
+    assert iou(cut[..., 3] > 0.5, truth) > 0.95
