@@ -35,9 +35,9 @@ def check_online() -> None:
 
 def options_from(prefs, *, quality: str = "", return_type: str = "", max_resolution: int = 0) -> CutOptions:
     return CutOptions(
-        quality=quality or (prefs.quality if prefs else "Medium"),
+        quality=quality or (prefs.quality if prefs else CutOptions.quality),
         return_type=(return_type or (prefs.return_type if prefs else CutOptions.return_type)).strip(),
-        max_resolution=max_resolution or 12_000_000,
+        max_resolution=max_resolution or CutOptions.max_resolution,
     )
 
 

@@ -24,11 +24,15 @@ AUTO_LOCAL_NOTICE = (
 )
 
 
-def local_available() -> bool:
-    """The local engine can run: its model is installed and onnxruntime importable."""
+def has_onnxruntime() -> bool:
     import importlib.util
 
-    return is_installed() and importlib.util.find_spec("onnxruntime") is not None
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def local_available() -> bool:
+    """The local engine can run: its model is installed and onnxruntime importable."""
+    return is_installed() and has_onnxruntime()
 
 
 def make_engine(

@@ -49,8 +49,6 @@ def run_batch(
 ) -> list[BatchItem]:
     items = [BatchItem(i, obj) for i, obj in enumerate(inputs)]
     pacer = pacer or RatePacer()
-    done = 0
-    lock = threading.Lock()
 
     def work(item: BatchItem) -> BatchItem:
         try:
@@ -70,10 +68,7 @@ def run_batch(
 
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="bgcut") as pool:
         futures = [pool.submit(work, item) for item in items]
-        for fut in as_completed(futures):
-            item = fut.result()
-            with lock:
-                done += 1
-                if progress is not None:
-                    progress(done, len(items), item)
+        for done, fut in enumerate(as_completed(futures), 1):
+            if progress is not None:
+                progress(done, len(items), fut.result())
     return items

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from . import config, model
-from .api import local_available, make_engine
+from .api import has_onnxruntime, local_available, make_engine
 from .batch import BatchItem, run_batch
 from .cache import AnswerCache
 from .errors import BgcutError, OptionError
@@ -331,17 +331,8 @@ def _cmd_engine(args: argparse.Namespace) -> int:
         print(f"model: {model.model_path()} (sha256 verified)")
     else:
         print(f"model: not installed ({model.INSTALL_HINT})")
-    print(
-        "onnxruntime: "
-        + ("available" if local_available() or _has_onnxruntime() else "missing (pip install 'bgcut[local]')")
-    )
+    print("onnxruntime: " + ("available" if has_onnxruntime() else "missing (pip install 'bgcut[local]')"))
     return 0 if local_available() else 1
-
-
-def _has_onnxruntime() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:

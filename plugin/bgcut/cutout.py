@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -25,7 +24,6 @@ class Cutout:
     engine: str = "backgroundcut"
     from_cache: bool = False
     mask_refined: bool = False
-    notes: list[str] = field(default_factory=list)
 
     @property
     def width(self) -> int:
@@ -46,11 +44,8 @@ class Cutout:
 
     def save(self, path: str | os.PathLike, channels: str = "rgba") -> None:
         fmt = "WEBP" if os.fspath(path).lower().endswith(".webp") else "PNG"
-        buf = io.BytesIO()
         kwargs = {"lossless": True} if fmt == "WEBP" else {"compress_level": 6}
-        self.image(channels).save(buf, format=fmt, **kwargs)
-        with open(path, "wb") as fh:
-            fh.write(buf.getvalue())
+        self.image(channels).save(path, format=fmt, **kwargs)
 
     def __repr__(self) -> str:
         return (

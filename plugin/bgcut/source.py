@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -28,6 +28,7 @@ class Source:
     pixels: np.ndarray
     linear: bool = False
     name: str = "image"
+    _rgb8: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @property
     def height(self) -> int:
@@ -41,12 +42,14 @@ class Source:
     def has_alpha(self) -> bool:
         return self.pixels.shape[2] in (2, 4)
 
-    def unit(self) -> np.ndarray:
-        """The pixels as float32 in 0..1 (same encoding as stored)."""
-        return to_unit(self.pixels)
-
     def rgb8(self) -> np.ndarray:
-        """sRGB-encoded H×W×3 uint8, what an upload carries (alpha dropped)."""
+        """sRGB-encoded H×W×3 uint8, what an upload carries (alpha dropped). Computed once:
+        the upload and the full-size mask refinement both need it."""
+        if self._rgb8 is None:
+            self._rgb8 = self._to_rgb8()
+        return self._rgb8
+
+    def _to_rgb8(self) -> np.ndarray:
         px = self.pixels
         colour = px[..., :3] if px.shape[2] >= 3 else np.repeat(px[..., :1], 3, axis=2)
         if px.dtype == np.uint8 and not self.linear:

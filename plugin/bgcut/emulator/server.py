@@ -20,7 +20,8 @@ from PIL import Image
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from ..options import MAX_PIXELS, QUALITIES
+from ..answer import sniff
+from ..options import MAX_PIXELS, QUALITIES, CutOptions
 from .ratelimit import DynamicLimit
 from .segment import segment
 
@@ -336,13 +337,7 @@ def _validate(fields: dict[str, str]) -> dict[str, object]:
 
 
 def _decode_image(data: bytes) -> np.ndarray:
-    kind = None
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        kind = "PNG"
-    elif data[:3] == b"\xff\xd8\xff":
-        kind = "JPEG"
-    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        kind = "WEBP"
+    kind = sniff(data) or ("JPEG" if data[:3] == b"\xff\xd8\xff" else None)
     if kind is None:
         raise _Abort(400, "Unsupported image: only PNG, JPG and WEBP are accepted")
     try:
@@ -368,13 +363,12 @@ def _segmenter(kind: str):  # type: ignore[no-untyped-def]
     if kind == "auto" and not local_available():
         return segment
     from ..local import LocalEngine
-    from ..refine import guided_upsample, luminance
+    from ..source import Source
 
     engine = LocalEngine()
 
     def local_segment(rgb: np.ndarray) -> np.ndarray:
-        refined = guided_upsample(engine.coarse_mask(rgb), luminance(rgb))
-        return (refined * 255.0 + 0.5).astype(np.uint8)
+        return engine.cut(Source(rgb), CutOptions()).mask
 
     return local_segment
 
