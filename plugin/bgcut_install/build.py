@@ -79,7 +79,10 @@ def _fetch(
 def install_model_into(folder: Path) -> Path:
     """The verified u2netp model, placed where bgcut.model.bundled_path() looks."""
     model = _core("model")
-    return model.install_model(dest=folder / model.MODEL_FILE)
+    try:
+        return model.install_model(dest=folder / model.MODEL_FILE)
+    except model.EngineError as exc:  # reported per host like any other failed step
+        raise OSError(str(exc)) from None
 
 
 def pip_platforms(tag: str) -> list[str]:

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                 _uninstall(host, args.dry_run)
             else:
                 _install(host, args, zip_cache)
-        except (OSError, subprocess.CalledProcessError, zipfile.BadZipFile) as exc:
+        except (OSError, zipfile.BadZipFile) as exc:
             ok = False
             print(f"{host.label}: FAILED ({exc}); the previous install, if any, is untouched.")
     return 0 if ok else 1

@@ -41,32 +41,33 @@ def _versions(parent: Path, minimum: tuple[int, int], maximum_major: int) -> lis
     return [(name, path) for _, name, path in sorted(found)]
 
 
-def gimp_roots(home: Path, env: Mapping[str, str], platform: str) -> list[tuple[str, Path]]:
-    """(flavour, folder holding <version>/ profiles) for each place GIMP 3 may live."""
-    if platform == "win32":
-        appdata = Path(env["APPDATA"]) if env.get("APPDATA") else home / "AppData" / "Roaming"
-        return [("windows", appdata / "GIMP")]
-    if platform == "darwin":
-        return [("macos", home / "Library" / "Application Support" / "GIMP")]
-    xdg = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
-    return [
-        ("native", xdg / "GIMP"),
-        ("flatpak", home / ".var" / "app" / "org.gimp.GIMP" / "config" / "GIMP"),
-        ("snap", home / "snap" / "gimp" / "current" / ".config" / "GIMP"),
-    ]
+@dataclass(frozen=True)
+class AppFolders:
+    """Where one application keeps its per-version user folders, per platform."""
+
+    windows: str  # under %APPDATA%
+    macos: str  # under ~/Library/Application Support
+    linux: str  # under $XDG_CONFIG_HOME (also inside the Flatpak and Snap sandboxes)
+    flatpak_id: str
+    snap_name: str
 
 
-def blender_roots(home: Path, env: Mapping[str, str], platform: str) -> list[tuple[str, Path]]:
+GIMP = AppFolders("GIMP", "GIMP", "GIMP", "org.gimp.GIMP", "gimp")
+BLENDER = AppFolders("Blender Foundation/Blender", "Blender", "blender", "org.blender.Blender", "blender")
+
+
+def app_roots(app: AppFolders, home: Path, env: Mapping[str, str], platform: str) -> list[tuple[str, Path]]:
+    """(flavour, folder holding <version>/ folders) for each place the app may live."""
     if platform == "win32":
         appdata = Path(env["APPDATA"]) if env.get("APPDATA") else home / "AppData" / "Roaming"
-        return [("windows", appdata / "Blender Foundation" / "Blender")]
+        return [("windows", appdata / app.windows)]
     if platform == "darwin":
-        return [("macos", home / "Library" / "Application Support" / "Blender")]
+        return [("macos", home / "Library" / "Application Support" / app.macos)]
     xdg = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
     return [
-        ("native", xdg / "blender"),
-        ("flatpak", home / ".var" / "app" / "org.blender.Blender" / "config" / "blender"),
-        ("snap", home / "snap" / "blender" / "current" / ".config" / "blender"),
+        ("native", xdg / app.linux),
+        ("flatpak", home / ".var" / "app" / app.flatpak_id / "config" / app.linux),
+        ("snap", home / "snap" / app.snap_name / "current" / ".config" / app.linux),
     ]
 
 
@@ -86,13 +87,13 @@ def discover(home: Path, env: Mapping[str, str], platform: str) -> list[Host]:
         profile = Path(env["GIMP3_DIRECTORY"])
         hosts.append(gimp_host("3.x", "explicit", profile))
     else:
-        for flavour, root in gimp_roots(home, env, platform):
+        for flavour, root in app_roots(GIMP, home, env, platform):
             for version, path in _versions(root, (3, 0), 3):
                 hosts.append(gimp_host(version, flavour, path))
     if env.get("BLENDER_USER_RESOURCES"):
         hosts.append(blender_host("4.2+", "explicit", Path(env["BLENDER_USER_RESOURCES"])))
     else:
-        for flavour, root in blender_roots(home, env, platform):
+        for flavour, root in app_roots(BLENDER, home, env, platform):
             for version, path in _versions(root, (4, 2), 99):
                 hosts.append(blender_host(version, flavour, path))
     return hosts

@@ -13,17 +13,7 @@ cat > "$profile/gimprc" <<'RC'
 (show-welcome-dialog no)
 (show-tips no)
 RC
-exec unshare -m --propagation private bash -s -- "$root" "$plugins" "$io" "$profile" "$typed_key" "$@" <<'INNER'
-set -euo pipefail
-root="$1" plugins="$2" io="$3" profile="$4" typed_key="$5"
-shift 5
-mount -t proc proc "$root/proc"
-mount -t tmpfs -o size=512m tmpfs "$root/dev/shm"
-mount -t tmpfs tmpfs "$root/tmp"
-mount --bind "$plugins" "$root/x/plugin"
-mount --bind "$io" "$root/x/io"
-mount --bind "$profile" "$root/x/profile"
-cat > "$root/tmp/drive.sh" <<'DRIVE'
+cat > "$io/drive.sh" <<'DRIVE'
 set -u
 Xvfb :77 -screen 0 1400x900x24 >/dev/null 2>&1 &
 sleep 1
@@ -53,6 +43,5 @@ for _ in $(seq 1 120); do
 done
 wait "$gimp" 2>/dev/null || true
 DRIVE
-exec chroot "$root" env -i HOME=/root PATH=/usr/bin:/bin LANG=C.UTF-8 GIMP3_DIRECTORY=/x/profile \
-  TYPED_KEY="$typed_key" "$@" timeout 180 bash /tmp/drive.sh
-INNER
+exec bash "$(dirname "$0")/gimp_chroot.sh" "$root" "$plugins" "$io" "$profile" \
+  TYPED_KEY="$typed_key" "$@" timeout 180 bash /x/io/drive.sh
