@@ -59,9 +59,7 @@ class _RemoveBackground:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         except Exception as exc:  # noqa: BLE001 - a bug must reach the user as a message
-            self.report(
-                {"ERROR"}, f"bgcut failed unexpectedly ({type(exc).__name__}: {exc}); please report this."
-            )
+            self.report({"ERROR"}, failure_text(exc))
             return {"CANCELLED"}
         return {"FINISHED"}
 
@@ -109,7 +107,7 @@ class _RemoveBackground:
         wm.event_timer_remove(self._timer)
         wm.progress_end()
         if self._state["error"] is not None:
-            self.report({"ERROR"}, str(self._state["error"]))
+            self.report({"ERROR"}, failure_text(self._state["error"]))
             return {"CANCELLED"}
         try:
             self._finish(context, self._state["result"])
@@ -160,6 +158,14 @@ class NODE_OT_bgcut_remove_background(_RemoveBackground, bpy.types.Operator):
 
     def place(self, context, source: bpy.types.Image, result: bpy.types.Image) -> None:
         actions.wire_result(self._tree, self._node, result, self.output)
+
+
+def failure_text(exc: BaseException) -> str:
+    """bgcut's own message, or the type only: a foreign exception's text may quote what it
+    was given, the API key included."""
+    if isinstance(exc, BgcutError):
+        return str(exc)
+    return f"bgcut failed unexpectedly ({type(exc).__name__}); nothing was changed. Please report this."
 
 
 def _active_image_node(context):  # type: ignore[no-untyped-def]

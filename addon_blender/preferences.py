@@ -3,6 +3,9 @@ core's 0600 config file, so it never lands in userpref.blend or a .blend file.""
 
 from __future__ import annotations
 
+import sys
+import textwrap
+
 import bpy
 
 from .bgcut import config
@@ -31,11 +34,35 @@ def _get_key(self) -> str:
         return ""
 
 
+#: Why the last key typed into the field was refused; shown under it (a setter's
+#: exception would only reach the console).
+_refused: list[str] = []
+
+
 def _set_key(self, value: str) -> None:
-    if value.strip():
-        config.store_key(value)
-    else:
-        config.forget_key()
+    """Store the key in bgcut's config, or say why not; the key is never part of the text."""
+    _refused.clear()
+    try:
+        if value.strip():
+            config.store_key(value)
+        else:
+            config.forget_key()
+    except BgcutError as exc:
+        _refused.append(str(exc))
+        print(f"bgcut: {exc}", file=sys.stderr)
+
+
+def key_problem() -> str | None:
+    """Why the key typed or stored cannot be used, in words for the user; None when fine."""
+    if _refused:
+        return _refused[0]
+    try:
+        stored = config.read_config().get("api_key")
+        if stored is not None:
+            config.check_key(stored, config.KEY_FROM_CONFIG)
+    except BgcutError as exc:
+        return str(exc)
+    return None
 
 
 class BgcutPreferences(bpy.types.AddonPreferences):
@@ -63,6 +90,11 @@ class BgcutPreferences(bpy.types.AddonPreferences):
         layout = self.layout
         layout.prop(self, "engine")
         layout.prop(self, "api_key")
+        problem = key_problem()
+        if problem:
+            col = layout.column(align=True)
+            for n, line in enumerate(textwrap.wrap(problem, 90)):
+                col.label(text=line, icon="ERROR" if n == 0 else "BLANK1")
         layout.prop(self, "endpoint")
         row = layout.row()
         row.prop(self, "quality")

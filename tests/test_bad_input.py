@@ -112,7 +112,7 @@ def test_option_values_are_valid_or_a_clear_option_error(quality, return_type, c
 )
 def test_cli_outputs_never_escape_the_out_dir(tmp_path, name):
     out_dir = tmp_path / "out"
-    plan, refused = plan_outputs([tmp_path / "in" / name], None, str(out_dir), "rgba", force=False)
+    plan = plan_outputs([tmp_path / "in" / name], None, str(out_dir), "rgba", force=False).todo
     for _, out in plan:
         assert out.resolve().parent == out_dir.resolve()
         assert out.name.endswith("-cut.png")
@@ -122,10 +122,11 @@ def test_cli_never_overwrites_without_force(tmp_path):
     src = tmp_path / "a.png"
     src.write_bytes(b"x")
     (tmp_path / "a-cut.png").write_bytes(b"keep")
-    plan, refused = plan_outputs([src], None, None, "rgba", force=False)
-    assert plan == [] and "use --force" in refused[0]
-    plan, refused = plan_outputs([src], str(src), None, "rgba", force=True)
-    assert plan == [] and "replace the input" in refused[0]
+    planned = plan_outputs([src], None, None, "rgba", force=False)
+    assert planned.todo == [] and planned.refused == []
+    assert planned.skipped == [(src, tmp_path / "a-cut.png")]  # already done, not overwritten
+    planned = plan_outputs([src], str(src), None, "rgba", force=True)
+    assert planned.todo == [] and "replace the input" in planned.refused[0]
 
 
 def _animated_webp() -> bytes:

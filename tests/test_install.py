@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from imagery import encode, iou, subject_photo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugin"))
 sys.path.insert(0, str(Path(__file__).parent / "hosts"))
 
+from bgcut.version import __version__  # noqa: E402
 from bgcut_install.discovery import discover  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -202,6 +204,110 @@ def test_a_failed_upgrade_leaves_the_previous_install_working(tmp_path, extensio
     assert res.returncode == 1 and "FAILED" in res.stdout and "untouched" in res.stdout
     assert tree(target) == good
     assert sorted(p.name for p in target.parent.iterdir()) == ["bgcut"]
+
+
+def _host(kind: str, home: Path, extension_zip: Path) -> tuple[Path, list[str]]:
+    """A fresh host folder in a fake home: where bgcut goes, and the flags installing it."""
+    if kind == "gimp":
+        plugins = mk(home, ".config/GIMP/3.0/plug-ins")
+        return plugins / "bgcut-remove-background", ["--gimp", "--no-vendor"]
+    extensions = mk(home, ".config/blender/4.2/extensions/user_default")
+    return extensions / "bgcut", ["--blender", "--blender-zip", str(extension_zip)]
+
+
+def _line(res: subprocess.CompletedProcess, marker: str) -> str:
+    return next(line for line in res.stdout.splitlines() if marker in line)
+
+
+@pytest.mark.parametrize("kind", ["gimp", "blender"])
+def test_a_users_own_folder_is_refused_even_in_a_dry_run_until_it_carries_bgcuts_record(
+    kind, tmp_path, extension_zip
+):
+    home = tmp_path / "home"
+    target, args = _host(kind, home, extension_zip)
+    target.mkdir()
+    (target / "my-notes.txt").write_text("mine, not bgcut's\n")
+    before = tree(home)
+    dry = _install(home, [*args, "--dry-run"])
+    real = _install(home, args)
+    assert dry.returncode == real.returncode == 1, real.stdout + real.stderr
+    refusal = _line(real, "not installed:")
+    assert _line(dry, "not installed:") == refusal
+    assert str(target) in refusal and "did not install it" in refusal and "Move it out of" in refusal
+    for extra in (["--uninstall"], ["--uninstall", "--dry-run"]):
+        gone = _install(home, [*args, *extra])
+        assert gone.returncode == 1 and str(target) in _line(gone, "nothing removed:")
+    assert "left alone" in _install(home, [*args, "--list"]).stdout
+    assert tree(home) == before and (target / "my-notes.txt").read_text() == "mine, not bgcut's\n"
+    # an install by an older bgcut (its record, no file list) is bgcut's and is upgraded
+    old = {"version": "0.0.9", "host": kind, "created_dirs": [], "installed": 0}
+    (target / ".bgcut-install.json").write_text(json.dumps(old))
+    assert _install(home, args).returncode == 0
+    manifest = json.loads((target / ".bgcut-install.json").read_text())
+    assert manifest["version"] == __version__ and "my-notes.txt" not in manifest["files"]
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+
+
+@pytest.mark.parametrize("kind", ["gimp", "blender"])
+def test_a_symlinked_target_is_neither_written_through_nor_replaced(kind, tmp_path, extension_zip):
+    home = tmp_path / "home"
+    target, args = _host(kind, home, extension_zip)
+    checkout = mk(tmp_path, "src/bgcut-checkout")
+    (checkout / "dev.py").write_text("print('my working copy')\n")
+    target.symlink_to(checkout, target_is_directory=True)
+    before = tree(checkout)
+    for extra in ([], ["--dry-run"], ["--uninstall"], ["--uninstall", "--dry-run"]):
+        res = _install(home, [*args, *extra])
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert f"{target} is a symbolic link to {checkout}" in res.stdout
+    assert "delete the link" in _line(_install(home, args), "not installed:")
+    assert target.is_symlink() and os.readlink(target) == str(checkout)
+    assert tree(checkout) == before
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]  # no stray .…-old link
+
+
+def test_a_failed_first_install_removes_the_folders_it_made(tmp_path):
+    home = tmp_path / "home"
+    mk(home, ".config/blender/4.2/config")
+    before = tree(home)
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"PK\x03\x04 not a zip")
+    res = _install(home, ["--blender", "--blender-zip", str(broken)])
+    assert res.returncode == 1 and "FAILED" in res.stdout
+    assert tree(home) == before  # no extensions/user_default, no staging folder
+
+
+def test_the_manifest_lists_what_bgcut_wrote_and_the_users_own_files_survive(tmp_path):
+    home = tmp_path / "home"
+    mk(home, ".config/GIMP/3.0")
+    args = ["--gimp", "--no-vendor"]
+    assert _install(home, args).returncode == 0
+    plugin = home / ".config/GIMP/3.0/plug-ins/bgcut-remove-background"
+    manifest = json.loads((plugin / ".bgcut-install.json").read_text())
+    written = {p.relative_to(plugin).as_posix() for p in plugin.rglob("*") if p.is_file()}
+    assert manifest["version"] == __version__
+    assert set(manifest["files"]) == written - {".bgcut-install.json"}
+    assert {"bgcut-remove-background.py", "lib/bgcut/client.py"} <= set(manifest["files"])
+    (plugin / "my-notes.txt").write_text("notes\n")
+    (mk(plugin, "my-presets") / "soft.json").write_text("{}")
+    cache = mk(plugin, "lib/bgcut/__pycache__") / "client.cpython-313.pyc"
+    cache.write_bytes(b"written by GIMP's Python")
+    beside = mk(plugin.parent, ".bgcut-remove-background-old")  # a name bgcut once used
+    (beside / "keep.txt").write_text("mine")
+    mine = ["my-notes.txt", "my-presets", "my-presets/soft.json"]
+    assert ", ".join(mine) in _install(home, [*args, "--dry-run"]).stdout
+    up = _install(home, args)
+    assert up.returncode == 0 and ", ".join(mine) in up.stdout
+    assert (plugin / "my-notes.txt").read_text() == "notes\n"
+    assert (plugin / "my-presets/soft.json").read_text() == "{}" and not cache.exists()
+    assert "my-notes.txt" not in json.loads((plugin / ".bgcut-install.json").read_text())["files"]
+    assert (beside / "keep.txt").read_text() == "mine"
+    cache.parent.mkdir()
+    cache.write_bytes(b"written again")
+    gone = _install(home, ["--uninstall", *args])
+    assert gone.returncode == 0 and "my-notes.txt" in gone.stdout and "delete it yourself" in gone.stdout
+    assert sorted(p.relative_to(plugin).as_posix() for p in plugin.rglob("*")) == mine
+    assert sorted(p.name for p in plugin.parent.iterdir()) == [beside.name, plugin.name]
 
 
 # -- end to end in real hosts --------------------------------------------------------------

@@ -109,7 +109,7 @@ def test_single_cut_fault_gives_typed_error_in_bounded_time(case, trial, key):
             assert emu.charged(key) == 0
 
 
-@pytest.mark.parametrize("fault", ["reset", "drop", "truncate", "status:503", "rate_limit:0.05"])
+@pytest.mark.parametrize("fault", ["reset", "drop", "truncate", "status:503", "rate_limit:0.05", "gzip"])
 def test_a_transient_fault_is_retried_to_success(fault, key):
     with Emulator({key: 100}) as emu:
         kind, _, value = fault.partition(":")
@@ -119,7 +119,7 @@ def test_a_transient_fault_is_retried_to_success(fault, key):
         assert [s.status for s in emu.seen][-1] == 200
 
 
-BATCH_FAULTS = ["reset", "truncate", "status:500", "html200", "wrong_size", "rate_limit:0.05", "stall"]
+BATCH_FAULTS = ["reset", "truncate", "status:500", "html200", "wrong_size", "rate_limit:0.05", "stall", "gzip"]
 
 
 @pytest.mark.parametrize("fault", BATCH_FAULTS)
@@ -154,5 +154,35 @@ def test_402_half_way_through_a_batch_is_final_for_the_rest(key):
     with Emulator({key: 4}) as emu:
         items = bgcut.cut_many(images, engine="backgroundcut", api_key=key, endpoint=emu.endpoint, jobs=3)
         assert sum(i.ok for i in items) == 4
-        assert all(isinstance(i.error, errors.CreditsError) for i in items if not i.ok)
-        assert [s.status for s in emu.seen].count(402) == 4  # never retried
+        refused = [i for i in items if isinstance(i.error, errors.CreditsError)]
+        unsent = [i for i in items if isinstance(i.error, errors.NotSentError)]
+        assert len(refused) + len(unsent) == 4 and 1 <= len(refused) <= 3
+        assert [s.status for s in emu.seen].count(402) == len(refused) <= 3  # never retried
+
+
+RETRY_AFTER_FORMS = [
+    ("3600", True),
+    ("Fri, 01 Jan 2099 00:00:00 GMT", True),
+    ("inf", True),
+    ("-5", False),
+    ("0", False),
+    ("garbage", False),
+    ("1.5", False),
+]
+
+
+@pytest.mark.parametrize("form, too_long", RETRY_AFTER_FORMS, ids=[f[0] for f in RETRY_AFTER_FORMS])
+def test_every_retry_after_form_ends_in_bounded_time_and_requests(form, too_long, key):
+    with Emulator({key: 10}) as emu:
+        emu.inject("rate_limit", retry_after=form, count=3)
+        start = time.monotonic()
+        if too_long:
+            with pytest.raises(errors.RateLimitError) as info:
+                cut(emu.endpoint, key, retry_budget=8.0)
+            assert "asks to wait" in str(info.value) and len(emu.seen) == 1
+            assert time.monotonic() - start < 2.0
+        else:
+            result = cut(emu.endpoint, key, retry_budget=8.0)
+            assert result.mask.shape == IMG.shape[:2]
+            assert [s.status for s in emu.seen] == [429, 429, 429, 200]
+            assert 2.0 <= time.monotonic() - start < 8.0 or form in ("garbage",)

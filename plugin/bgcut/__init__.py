@@ -16,6 +16,7 @@ _EXPORTS = {
     "cut_many": "api",
     "make_engine": "api",
     "BatchItem": "batch",
+    "Cancel": "cancel",
     "AnswerCache": "cache",
     "BackgroundCutClient": "client",
     "Cutout": "cutout",

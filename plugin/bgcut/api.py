@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 
-from .batch import BatchItem, BatchProgress, run_batch
+from .batch import BatchItem, BatchProgress, BatchStatus, run_batch
 from .cache import AnswerCache
 from .client import BackgroundCutClient
 from .config import find_key
@@ -14,7 +14,7 @@ from .engine import BackgroundCutEngine, Engine, Progress
 from .errors import MissingKeyError, OptionError
 from .model import is_installed
 from .options import CutOptions
-from .pacing import RatePacer
+from .pacing import RatePacer, configured_rate_limit
 from .source import SourceLike, load_source
 
 ENGINES = ("auto", "backgroundcut", "local")
@@ -96,15 +96,29 @@ def cut_many(
     engine: Engine | str | None = None,
     jobs: int = 4,
     minute: float = 60.0,
-    initial_limit: int = 40,
+    initial_limit: int | None = None,
     progress: BatchProgress | None = None,
     cancel: threading.Event | None = None,
+    status: BatchStatus | None = None,
     **engine_args: object,
 ) -> list[BatchItem]:
-    """Cut many images concurrently, paced to the key's rate limit; never loses an item."""
+    """Cut many images concurrently, paced to the key's rate limit; never loses an item.
+
+    `initial_limit` is the key's base limit per minute (default: `bgcut config
+    --rate-limit`, else 40). Setting `cancel` sends nothing more (answers in flight still
+    land); a `bgcut.Cancel`'s `abandon()` also stops waiting for them. `status` hears of
+    waits and retries per item.
+    """
     if not isinstance(engine, Engine):
         engine = make_engine(engine or "auto", **engine_args)  # type: ignore[arg-type]
-    pacer = RatePacer(initial_limit=initial_limit, minute=minute)
+    pacer = RatePacer(initial_limit=initial_limit or configured_rate_limit(), minute=minute)
     return run_batch(
-        engine, images, options or CutOptions(), jobs=jobs, pacer=pacer, progress=progress, cancel=cancel
+        engine,
+        images,
+        options or CutOptions(),
+        jobs=jobs,
+        pacer=pacer,
+        progress=progress,
+        cancel=cancel,
+        status=status,
     )

@@ -9,16 +9,20 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from . import config, model
 from .api import has_onnxruntime, local_available, make_engine
 from .batch import BatchItem, run_batch
 from .cache import AnswerCache
-from .errors import BgcutError, OptionError
+from .cancel import Cancel
+from .errors import BgcutError, OptionError, OutputError
+from .marker import is_bgcut_output
 from .options import CHANNELS, QUALITIES, RETURN_TYPES_TEXT, CutOptions
-from .pacing import RatePacer
+from .pacing import RatePacer, configured_rate_limit
+from .signals import stop_on_signals
 from .version import __version__
+from .writing import check_size, ensure_folder, output_format
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 EMULATOR_KEY = "bgcut-emulator-demo-key"
@@ -57,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--api-key", help="API key (better: `bgcut config --set-key`)")
     c.add_argument("--endpoint", help="API URL (default: BackgroundCut's)")
     c.add_argument("--jobs", type=int, default=4, help="concurrent uploads")
+    c.add_argument(
+        "--rate-limit",
+        type=_positive_int,
+        metavar="N",
+        help="your key's base rate limit per minute, if BackgroundCut raised it "
+        "(default: the config's, else 40; it doubles after busy minutes)",
+    )
     c.add_argument("--no-cache", action="store_true", help="do not reuse or keep answers")
     c.add_argument("--force", action="store_true", help="overwrite existing outputs")
     c.add_argument(
@@ -70,12 +81,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.set_defaults(run=_cmd_cut)
 
-    e = sub.add_parser("emulator", help="run the local API emulator")
+    e = sub.add_parser(
+        "emulator",
+        help="run the local API emulator",
+        description="Serve a local stand-in for the BackgroundCut API; one log line per request on "
+        "stderr, each key's (masked) balance printed on exit.",
+    )
     e.add_argument("--host", default="127.0.0.1")
-    e.add_argument("--port", type=int, default=8765)
-    e.add_argument("--key", action="append", default=[], metavar="KEY:CREDITS")
+    e.add_argument("--port", type=int, default=8765, help="0 picks a free port (the real one is printed)")
+    e.add_argument("--key", action="append", default=[], metavar="KEY:CREDITS", help="repeatable")
     e.add_argument("--minute", type=float, default=60.0, help="length of a rate-limit minute in seconds")
     e.add_argument("--base-limit", type=int, default=40, help="requests per minute before doubling")
+    e.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds a silent connection is kept (default 30)"
+    )
+    e.add_argument("--quiet", action="store_true", help="no per-request log lines")
     e.add_argument(
         "--segmentation",
         default="auto",
@@ -92,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     act.add_argument("--remove-key", action="store_true")
     act.add_argument("--endpoint", metavar="URL", help="store an endpoint ('' to reset)")
     act.add_argument("--show", action="store_true", help="show the settings (key masked)")
+    act.add_argument(
+        "--rate-limit", type=_positive_int, metavar="N", help="store your key's base rate limit per minute"
+    )
     g.set_defaults(run=_cmd_config)
 
     n = sub.add_parser("engine", help="install or check the local (offline) engine's model")
@@ -100,7 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     n.set_defaults(run=_cmd_engine)
 
     k = sub.add_parser("cache", help="clear the answer cache")
-    k.add_argument("--clear", action="store_true", required=True)
+    k.add_argument(
+        "--clear", action="store_true", required=True, help="remove everything in the cache folder"
+    )
     k.set_defaults(run=_cmd_cache)
     return p
 
@@ -122,9 +147,14 @@ def _cmd_cut(args: argparse.Namespace) -> int:
     if args.output and len(inputs) != 1:
         print("bgcut: -o/--output takes exactly one input; use --out-dir for several.", file=sys.stderr)
         return 2
-    plan, refused = plan_outputs(inputs, args.output, args.out_dir, options.channels, args.force)
+    planned = plan_outputs(inputs, args.output, args.out_dir, options.channels, args.force)
+    plan, refused = planned.todo, planned.refused
     for line in refused:
         print(f"bgcut: {line}", file=sys.stderr)
+    if planned.skipped:
+        print(f"bgcut: {len(planned.skipped)} already done (use --force to redo).", file=sys.stderr)
+    if not plan and not refused and not problems:
+        return 0  # everything was already done: no engine, no key needed
     if not plan:
         return 1
     emulator = _start_emulator() if args.emulator else None
@@ -137,51 +167,105 @@ def _cmd_cut(args: argparse.Namespace) -> int:
         )
         if engine.notice:
             print(f"bgcut: {engine.notice}", file=sys.stderr)
-        ok = _run_cut(engine, plan, options, args.jobs)
+        code = _run_cut(engine, plan, options, args.jobs, force=args.force, rate_limit=args.rate_limit)
     finally:
         if emulator is not None:
             emulator.stop()
-    return 0 if ok and not problems and not refused else 1
+    return code or (1 if problems or refused else 0)
 
 
-def _run_cut(engine, plan: list[tuple[Path, Path]], options: CutOptions, jobs: int) -> bool:  # type: ignore[no-untyped-def]
+def _run_cut(
+    engine,  # type: ignore[no-untyped-def]
+    plan: list[tuple[Path, Path]],
+    options: CutOptions,
+    jobs: int,
+    *,
+    force: bool = False,
+    rate_limit: int | None = None,
+) -> int:
+    """Runs the batch; the exit code: 0 all done, 1 some failed or not sent, 130/143 when
+    stopped by SIGINT/SIGTERM."""
     bar = ProgressBar(len(plan), sys.stderr)
     lock = threading.Lock()
+    cancel = Cancel()
 
     def write(item: BatchItem) -> None:
         out = plan[item.index][1]
-        out.parent.mkdir(parents=True, exist_ok=True)
+        ensure_folder(out.parent)
         assert item.cutout is not None
-        item.cutout.save(out, options.channels)
+        item.cutout.save(out, options.channels, force=force)
 
     def progress(done: int, total: int, item: BatchItem) -> None:
         with lock:
             src, out = plan[item.index]
             if item.ok:
                 bar.update(done, f"{src.name} -> {out}")
-            else:
-                bar.message(f"FAILED {src}: {item.error}")
+            elif item.sent:
+                bar.message(f"FAILED {src} (why: in the summary below)")
                 bar.update(done, src.name)
+            else:
+                bar.update(done, f"{src.name} not sent")
 
-    items = run_batch(
-        engine, [p for p, _ in plan], options, jobs=jobs, pacer=RatePacer(), progress=progress, on_item=write
-    )
+    def status(item: BatchItem, text: str) -> None:
+        with lock:
+            bar.note(f"{plan[item.index][0].name}: {text}")
+
+    pacer = RatePacer(initial_limit=rate_limit or configured_rate_limit())
+    with stop_on_signals(cancel, bar.message) as stopped:
+        items = run_batch(
+            engine,
+            [p for p, _ in plan],
+            options,
+            jobs=jobs,
+            pacer=pacer,
+            progress=progress,
+            on_item=write,
+            cancel=cancel,
+            status=status,
+        )
     bar.close()
-    failed = [i for i in items if not i.ok]
-    print(f"bgcut: {len(items) - len(failed)} done, {len(failed)} failed.", file=sys.stderr)
-    return not failed
+    print_summary(items, [src for src, _ in plan], sys.stderr)
+    if stopped.signum is not None:
+        return 128 + stopped.signum
+    return 0 if all(i.ok for i in items) else 1
+
+
+def print_summary(items: list[BatchItem], names: list[Path], stream: TextIO) -> None:
+    """Every input named once, under done, failed (with why) or not sent (why once)."""
+    by_status: dict[str, list[BatchItem]] = {"done": [], "failed": [], "not sent": []}
+    for item in items:
+        by_status[item.status].append(item)
+    counts = ", ".join(f"{len(v)} {k}" for k, v in by_status.items() if v or k != "not sent")
+    stream.write(f"bgcut: {counts}.\n")
+    if not by_status["failed"] and not by_status["not sent"]:
+        return
+    if by_status["done"]:
+        stream.write("  done: " + ", ".join(str(names[i.index]) for i in by_status["done"]) + "\n")
+    reasons: dict[str, list[Path]] = {}
+    for item in by_status["failed"]:
+        reasons.setdefault(str(item.error), []).append(names[item.index])
+    for why, paths in reasons.items():
+        stream.write(f"  failed: {', '.join(map(str, paths))}: {why}\n")
+    unsent = by_status["not sent"]
+    if unsent:
+        stream.write("  not sent: " + ", ".join(str(names[i.index]) for i in unsent) + "\n")
+        stream.write(f"  {unsent[0].error}\n")
 
 
 def expand_inputs(raw: Sequence[str]) -> tuple[list[Path], list[str]]:
-    """Files as given, folders as their images (sorted); problems as user-facing lines."""
+    """Files as given, folders as their images (sorted); problems as user-facing lines.
+
+    A folder never yields bgcut's own outputs (by name, or by the marker inside a renamed
+    one) nor hidden files (temporary files among them), so a rerun does not cut results."""
     found: list[Path] = []
     problems: list[str] = []
     for name in raw:
         path = Path(name)
         if path.is_dir():
-            images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            images, outputs = _folder_images(path)
             if not images:
-                problems.append(f"{path}: no PNG, JPEG or WebP files in this folder.")
+                why = f" (only {outputs} bgcut output(s), which are never cut again)" if outputs else ""
+                problems.append(f"{path}: no PNG, JPEG or WebP files to cut in this folder{why}.")
             found.extend(images)
         elif path.is_file():
             found.append(path)
@@ -190,31 +274,129 @@ def expand_inputs(raw: Sequence[str]) -> tuple[list[Path], list[str]]:
     return found, problems
 
 
+def _folder_images(folder: Path) -> tuple[list[Path], int]:
+    """The folder's images to cut (sorted) and how many of its files are bgcut outputs."""
+    images: list[Path] = []
+    outputs = 0
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file():
+            continue
+        if is_bgcut_output(p):
+            outputs += 1
+        else:
+            images.append(p)
+    return images, outputs
+
+
+class OutputPlan(NamedTuple):
+    """What a cut will do, decided before any upload: (input, output) pairs to cut, lines
+    refusing inputs (clashes, links, unwritable names), and (input, output) pairs already
+    done (the output exists; cut again only with --force)."""
+
+    todo: list[tuple[Path, Path]]
+    refused: list[str]
+    skipped: list[tuple[Path, Path]]
+
+
 def plan_outputs(
     inputs: list[Path], output: str | None, out_dir: str | None, channels: str, force: bool
-) -> tuple[list[tuple[Path, Path]], list[str]]:
-    """Output paths inside the chosen folder only, never overwriting without --force."""
+) -> OutputPlan:
+    """Output paths inside the chosen folder only; an existing output is skipped (replaced
+    with --force), anything odd at an output path is refused before anything is sent."""
+    plan = OutputPlan([], [], [])
+    blocker = _blocked_folder(Path(out_dir)) if out_dir else None
+    if blocker is not None:
+        plan.refused.append(f"--out-dir {out_dir}: {blocker} is not a folder (a file or a broken link).")
+        return plan
     suffix = "-mask.png" if channels == "alpha" else "-cut.png"
-    plan: list[tuple[Path, Path]] = []
-    refused: list[str] = []
-    taken: set[Path] = set()
+    taken: set[str] = set()
     for src in inputs:
         if output:
             out = Path(output)
         else:
             folder = Path(out_dir) if out_dir else src.parent
             out = folder / (_safe_stem(src.stem) + suffix)
-        resolved = out.resolve()
-        if resolved == src.resolve():
-            refused.append(f"{src}: the output would replace the input; choose another name.")
-        elif resolved in taken:
-            refused.append(f"{src}: another input already writes {out}; rename one of them.")
-        elif out.exists() and not force:
-            refused.append(f"{src}: {out} exists; use --force to overwrite it.")
+        name = _output_identity(out)
+        if out.resolve() == src.resolve():
+            plan.refused.append(f"{src}: the output would replace the input; choose another name.")
+        elif name in taken:
+            plan.refused.append(f"{src}: another input already writes {out}; rename one of them.")
         else:
-            taken.add(resolved)
-            plan.append((src, out))
-    return plan, refused
+            taken.add(name)
+            _plan_one(plan, src, out, force, given=bool(output))
+    return plan
+
+
+def _plan_one(plan: OutputPlan, src: Path, out: Path, force: bool, *, given: bool) -> None:
+    """File one input under todo, skipped or refused by what is at its output path now."""
+    if out.is_symlink():
+        if force:
+            plan.todo.append((src, out))
+        else:
+            plan.refused.append(
+                f"{src}: {out} is a symbolic link and bgcut never writes through one; remove "
+                "it, or use --force to replace the link itself (its target is left alone)."
+            )
+        return
+    if out.is_dir():
+        hint = "give -o a file name ending in .png or .webp, or use --out-dir" if given else "move it away"
+        plan.refused.append(f"{src}: {out} is an existing folder; {hint}.")
+        return
+    blocker = _blocked_folder(out.parent)
+    if blocker is not None:
+        plan.refused.append(
+            f"{src}: cannot write {out}: {blocker} is not a folder (a file or a broken link)."
+        )
+        return
+    try:
+        fmt = output_format(out)
+        if fmt == "WEBP":
+            size = _source_size(src)
+            if size is not None:
+                check_size(out, fmt, *size)
+    except OutputError as exc:
+        plan.refused.append(f"{src}: {exc}")
+        return
+    if os.path.lexists(out) and not force:
+        plan.skipped.append((src, out))
+    else:
+        plan.todo.append((src, out))
+
+
+def _blocked_folder(folder: Path) -> Path | None:
+    """The part of a folder path that stops it being created (a file, a broken link), if
+    any: found now rather than after the upload was paid for."""
+    while not os.path.lexists(folder) and folder.parent != folder:
+        folder = folder.parent
+    return None if os.path.isdir(folder) else folder
+
+
+def _output_identity(out: Path) -> str:
+    """The output's place without following a link at the name itself (it is never
+    written through), so two inputs naming one file are caught however it is spelt."""
+    return os.path.normcase(os.fspath(out.parent.resolve() / out.name))
+
+
+def _source_size(src: Path) -> tuple[int, int] | None:
+    """Width and height from the file's header (no pixel decoded); None when unreadable:
+    the cut then reports that itself."""
+    from PIL import Image
+
+    try:
+        with Image.open(src) as im:
+            return im.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"wants a whole number of at least 1, not {text!r}")
+    return value
 
 
 def _safe_stem(stem: str) -> str:
@@ -243,6 +425,12 @@ class ProgressBar:
         self.stream.write(("\r\033[K" if self.tty else "") + text + "\n")
         self.stream.flush()
 
+    def note(self, text: str) -> None:
+        """A wait or a retry: on the bar's line on a terminal (until the next update), a
+        line of its own otherwise."""
+        self.stream.write("\r\033[K" + text[:120] if self.tty else text + "\n")
+        self.stream.flush()
+
     def close(self) -> None:
         if self.tty:
             self.stream.write("\n")
@@ -263,15 +451,17 @@ def _start_emulator():  # type: ignore[no-untyped-def]
 
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
-    from .emulator import Emulator
-
-    keys: dict[str, int] = {}
-    for spec in args.key or ["test-key:100"]:
-        name, _, credits = spec.rpartition(":")
-        if not name or not credits.isdigit():
-            print(f"bgcut: --key wants KEY:CREDITS, got {spec!r}", file=sys.stderr)
-            return 2
-        keys[name] = int(credits)
+    try:
+        from .emulator import Emulator
+        from .emulator.command import FlagError, check_flags, stop_on_sigterm
+    except ImportError:
+        print("bgcut: the emulator needs werkzeug: pip install 'bgcut[emulator]'.", file=sys.stderr)
+        return 1
+    try:
+        keys = check_flags(args)
+    except FlagError as exc:
+        print(f"bgcut emulator: {exc}", file=sys.stderr)
+        return 2
     emu = Emulator(
         keys,
         host=args.host,
@@ -279,17 +469,24 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
         minute=args.minute,
         base_limit=args.base_limit,
         segmentation=args.segmentation,
-    )
+        timeout=args.timeout,
+        log=None if args.quiet else sys.stderr,
+    ).bind()
     kind = "simple" if emu.segment.__name__ == "segment" else "local u2netp"
     print(
         f"BackgroundCut emulator ({kind} segmentation, not the real service) on "
-        f"http://{args.host}:{args.port}/v2/cut/ with {len(keys)} key(s); Ctrl+C stops it.",
+        f"{emu.endpoint} with {len(keys)} key(s); Ctrl+C stops it.\n"
+        f"Balance: GET {emu.balance_url} with the key as Authorization.",
         flush=True,
     )
+    stop_on_sigterm()
     try:
         emu.serve_forever()
     except KeyboardInterrupt:
         pass
+    finally:
+        emu.stop()
+        print("\n".join(emu.report()), flush=True)
     return 0
 
 
@@ -305,6 +502,12 @@ def _cmd_config(args: argparse.Namespace) -> int:
         removed = config.forget_key()
         print("Key removed." if removed else "No key was stored.")
         return 0
+    if args.rate_limit is not None:
+        values = config.read_config()
+        values["rate_limit"] = str(args.rate_limit)
+        config.write_config(values)
+        print(f"Base rate limit: {args.rate_limit} requests per minute.")
+        return 0
     if args.endpoint is not None:
         config.store_endpoint(args.endpoint or None)
         print(f"Endpoint: {config.resolve_endpoint()}")
@@ -315,6 +518,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
     print(f"key (file): {config.mask_key(stored)}")
     print(f"key ({config.KEY_ENV}): {config.mask_key(env)}")
     print(f"endpoint: {config.resolve_endpoint()}")
+    print(f"rate limit: {configured_rate_limit()} per minute at first")
     print(f"cache: {AnswerCache().root}")
     return 0
 
@@ -336,8 +540,17 @@ def _cmd_engine(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    removed = AnswerCache().clear()
-    print(f"Removed {removed} cached answer(s).")
+    """Empty the cache folder whatever it holds, and say what went (links are not followed)."""
+    cache = AnswerCache()
+    cleared = cache.wipe()
+    print(f"Removed {cleared} from {cache.root}.")
+    if cleared.kept:
+        print(
+            f"bgcut: {cleared.kept} item(s) in {cache.root} could not be removed (check their "
+            "permissions) and were left as they are; remove them by hand.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

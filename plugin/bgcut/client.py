@@ -8,28 +8,34 @@ are final. Redirects are never followed, so the key cannot be carried to another
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import Protocol
 from urllib.parse import urlsplit
 
 import requests
 
+from .cancel import POLL, Cancel, is_abandoned
+from .cancel import sleep as interruptible_sleep
 from .config import check_endpoint, is_loopback, resolve_endpoint, resolve_key
 from .errors import (
+    AbandonedError,
     ApiError,
     AuthError,
     BadAnswerError,
     BadRequestError,
-    CancelledError,
     CreditsError,
     EndpointError,
     NetworkError,
+    NotSentError,
     RateLimitError,
     ServiceError,
     TooLargeError,
+    TruncatedAnswerError,
 )
 from .options import CutOptions
 from .upload import Upload
@@ -38,10 +44,20 @@ from .version import __version__
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 DEFAULT_TIMEOUT = (10.0, 180.0)
 MAX_RATE_LIMITED = 50  # a storm of 429s ends the item's retries even while the pacer grants slots
+#: a Retry-After of zero or less (or in the past) is read as this many seconds
+MIN_RETRY_AFTER = 1.0
+NOT_SENT = "Stopped before this image was sent; no credit was spent."
+TRUNCATED_ONCE = "The answer was cut short in transit (truncated)."
+TRUNCATED_TWICE = (
+    "The service's answer was cut short in transit twice (truncated); each of those answers "
+    "was charged. Check your connection; running again will cost one more credit."
+)
+
+Notify = Callable[[str], None]
 
 
 class Pacer(Protocol):
-    def acquire(self, cancel: threading.Event | None = None) -> int: ...
+    def acquire(self, cancel: threading.Event | None = None, notify: Notify | None = None) -> int: ...
     def on_rate_limited(self, retry_after: float | None, ticket: int | None = None) -> None: ...
     def on_success(self, ticket: int | None = None) -> None: ...
 
@@ -85,8 +101,7 @@ class BackgroundCutClient:
         self._session = session or requests.Session()
         self._sleep = sleep
         host = urlsplit(self.endpoint).hostname or ""
-        # the emulator on loopback never goes through a proxy from the environment
-        self._proxies = {"http": None, "https": None} if is_loopback(host) else None
+        self._proxies = _no_proxies() if is_loopback(host) else None
 
     def __repr__(self) -> str:
         return f"BackgroundCutClient(endpoint={self.endpoint!r}, key=****)"
@@ -98,51 +113,99 @@ class BackgroundCutClient:
         *,
         pacer: Pacer | None = None,
         cancel: threading.Event | None = None,
+        notify: Notify | None = None,
+        on_late: Callable[[bytes], None] | None = None,
     ) -> bytes:
         """POST with retries until success, a final error, or the retry budget is spent.
 
         429 is retried for as long as the budget allows (it is normal under load); with a
         pacer the budget counts from the slot it grants, since waiting one's turn in a
-        batch is not failing. Transport failures and 5xx are retried at most
-        `max_failures` times, so a dead network is reported within seconds.
+        batch is not failing. A Retry-After beyond the budget fails at once. Transport
+        failures and 5xx are retried at most `max_failures` times, so a dead network is
+        reported within seconds; an answer cut short after its 200 (already paid) is
+        bought again at most once. `on_late` receives an answer that lands after the
+        caller abandoned the request (it is paid: the engine keeps it in the cache).
         """
+        tell = notify or _quiet
         deadline = time.monotonic() + self.retry_budget
-        failures = limited = 0
+        failures = limited = truncated = 0
         while True:
             if cancel is not None and cancel.is_set():
-                raise CancelledError("Cancelled; nothing was changed.")
+                raise NotSentError(NOT_SENT)
             ticket = None
             if pacer is not None:
-                ticket = pacer.acquire(cancel)
+                ticket = pacer.acquire(cancel, notify=tell)
                 deadline = max(deadline, time.monotonic() + self.retry_budget / 4)
+                if cancel is not None and cancel.is_set():
+                    raise NotSentError(NOT_SENT)
             try:
-                data = self.cut_once(upload, options)
+                data = self._send(upload, options, cancel, on_late)
             except RateLimitError as exc:
                 limited += 1
-                if limited > MAX_RATE_LIMITED:
-                    raise
+                wait = self._rate_limit_wait(exc, limited, deadline, pacer is not None)
                 if pacer is not None:
                     pacer.on_rate_limited(exc.retry_after, ticket)
-                    wait = exc.retry_after or 0.0  # the pacer holds every sender back
-                else:
-                    wait = exc.retry_after if exc.retry_after is not None else _backoff(limited - 1)
-                if time.monotonic() + wait > deadline:
-                    raise
+                tell(f"waiting {wait:.0f} s: the service's rate limit (429)")
                 self._wait(wait, cancel)
+                continue
+            except TruncatedAnswerError:
+                truncated += 1
+                if truncated > 1:
+                    raise TruncatedAnswerError(TRUNCATED_TWICE) from None
+                tell("the answer was cut short in transit; asking once more")
                 continue
             except (NetworkError, ServiceError):
                 failures += 1
                 wait = _backoff(failures - 1)
                 if failures > self.max_failures or time.monotonic() + wait > deadline:
                     raise
+                tell(f"retrying in {wait:.0f} s after a failed request")
                 self._wait(wait, cancel)
                 continue
             if pacer is not None:
                 pacer.on_success(ticket)
             return data
 
+    def _rate_limit_wait(self, exc: RateLimitError, limited: int, deadline: float, paced: bool) -> float:
+        """How long to wait after a 429; a Retry-After beyond the whole budget ends the
+        cut at once (and a batch with it), saying how long the service asked for."""
+        if exc.retry_after is not None and exc.retry_after > self.retry_budget:
+            raise RateLimitError(
+                wait_too_long(exc.retry_after, self.retry_budget), exc.retry_after, too_long=True
+            ) from None
+        if limited > MAX_RATE_LIMITED:
+            raise exc
+        if exc.retry_after is not None:
+            wait = exc.retry_after
+        else:
+            wait = 0.0 if paced else _backoff(limited - 1)  # the pacer holds every sender back
+        if time.monotonic() + wait > deadline:
+            raise exc
+        return wait
+
+    def _send(
+        self,
+        upload: Upload,
+        options: CutOptions,
+        cancel: threading.Event | None,
+        on_late: Callable[[bytes], None] | None,
+    ) -> bytes:
+        """One request; in a thread of its own when the caller may abandon it mid-flight."""
+        if not isinstance(cancel, Cancel):
+            return self.cut_once(upload, options)
+        call = _Call(lambda: self.cut_once(upload, options))
+        while not call.done.wait(POLL):
+            if is_abandoned(cancel):
+                if call.leave(on_late):
+                    break
+                raise AbandonedError(
+                    "Stopped while waiting for the service; if its answer still arrives it is "
+                    "kept, so cutting this image again costs no credit."
+                )
+        return call.result()
+
     def cut_once(self, upload: Upload, options: CutOptions) -> bytes:
-        """One request; raises the typed error for anything but a 200 with a body."""
+        """One request; raises the typed error for anything but a 200 with a whole body."""
         parts: list[tuple[str, tuple]] = [(k, (None, v)) for k, v in options.form_fields().items()]
         if options.upload_field == "image_file_b64":
             parts.append(("image_file_b64", (None, upload.data)))
@@ -161,33 +224,15 @@ class BackgroundCutClient:
                 verify=self.verify,
                 stream=True,
             )
-            with resp:
-                body = _read_capped(resp)
-        except requests.exceptions.SSLError:
-            raise NetworkError(
-                "The TLS certificate of the endpoint could not be verified, so nothing was "
-                "sent. Check the endpoint URL, or your system's certificate store/proxy."
-            ) from None
-        except requests.exceptions.ConnectTimeout:
-            raise NetworkError(
-                "Timed out connecting to the BackgroundCut API. Check your internet connection and try again."
-            ) from None
-        except requests.exceptions.ReadTimeout:
-            raise NetworkError(
-                f"The BackgroundCut API did not answer within {self.timeout[1]:.0f} s. "
-                "Try again, or use quality=Low for a faster answer."
-            ) from None
-        except requests.exceptions.ConnectionError as exc:
-            raise NetworkError(_connection_text(exc, self.endpoint)) from None
-        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
-            raise NetworkError(
-                "The connection broke while the answer was arriving (truncated). "
-                "Try again; nothing was changed."
-            ) from None
         except requests.exceptions.RequestException as exc:
-            raise NetworkError(
-                f"The request failed ({type(exc).__name__}). Check your connection and try again."
-            ) from None
+            raise _transport_error(exc, self.endpoint, self.timeout[1]) from None
+        with resp:
+            try:
+                body = _read_capped(resp)
+            except requests.exceptions.RequestException as exc:
+                if resp.status_code == 200:
+                    raise TruncatedAnswerError(TRUNCATED_ONCE) from None
+                raise _transport_error(exc, self.endpoint, self.timeout[1]) from None
         if resp.status_code == 200:
             if not body:
                 raise BadAnswerError("The service answered 200 with an empty body. Try again.")
@@ -199,14 +244,89 @@ class BackgroundCutClient:
             return
         if self._sleep is not None:
             self._sleep(seconds)
-        elif cancel is not None:
-            if cancel.wait(seconds):
-                raise CancelledError("Cancelled; nothing was changed.")
         else:
-            time.sleep(seconds)
+            interruptible_sleep(seconds, cancel)
+
+
+class _Call:
+    """A request running in a daemon thread, so its caller can stop waiting for it."""
+
+    def __init__(self, fn: Callable[[], bytes]) -> None:
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+        self._value: bytes | None = None
+        self._error: BaseException | None = None
+        self._on_late: Callable[[bytes], None] | None = None
+        threading.Thread(target=self._run, args=(fn,), daemon=True, name="bgcut-request").start()
+
+    def _run(self, fn: Callable[[], bytes]) -> None:
+        try:
+            value = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+            with self._lock:
+                self._error = exc
+                self.done.set()
+            return
+        with self._lock:
+            self._value = value
+            self.done.set()
+            late = self._on_late
+        if late is not None:
+            late(value)
+
+    def leave(self, on_late: Callable[[bytes], None] | None) -> bool:
+        """Stop waiting; False when the call is still running (its answer goes to on_late)."""
+        with self._lock:
+            if self.done.is_set():
+                return True
+            self._on_late = on_late
+            return False
+
+    def result(self) -> bytes:
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+
+def _no_proxies() -> dict[str, str | None]:
+    """Every proxy variable bypassed (ALL_PROXY included), since the emulator on loopback
+    must never be reached through a proxy that would see the key."""
+    names = {"http", "https", "all", *urllib.request.getproxies()}
+    return dict.fromkeys(names)
+
+
+def _quiet(text: str) -> None:
+    return None
+
+
+def _transport_error(exc: Exception, endpoint: str, read_timeout: float) -> NetworkError:
+    if isinstance(exc, requests.exceptions.SSLError):
+        return NetworkError(
+            "The TLS certificate of the endpoint could not be verified, so nothing was "
+            "sent. Check the endpoint URL, or your system's certificate store/proxy."
+        )
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return NetworkError(
+            "Timed out connecting to the BackgroundCut API. Check your internet connection and try again."
+        )
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return NetworkError(
+            f"The BackgroundCut API did not answer within {read_timeout:.0f} s. "
+            "Try again, or use quality=Low for a faster answer."
+        )
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return NetworkError(_connection_text(exc, endpoint))
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+        return NetworkError(
+            "The connection broke while the answer was arriving (truncated). Try again; nothing was changed."
+        )
+    return NetworkError(f"The request failed ({type(exc).__name__}). Check your connection and try again.")
 
 
 def _read_capped(resp: requests.Response) -> bytes:
+    """The decoded body (a gzip answer is an answer); whole when the bytes on the wire
+    match the declared Content-Length, which urllib3 checks as it reads."""
     declared = resp.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
         raise BadAnswerError(
@@ -220,8 +340,9 @@ def _read_capped(resp: requests.Response) -> bytes:
         if total > MAX_ANSWER_BYTES:
             raise BadAnswerError("The service's answer is too large to be an image; refused.")
         chunks.append(chunk)
-    if declared and declared.isdigit() and total != int(declared):
-        raise NetworkError("The answer was truncated in transit. Try again; nothing was changed.")
+    wire = getattr(resp.raw, "tell", None)
+    if declared and declared.isdigit() and callable(wire) and wire() < int(declared):
+        raise requests.exceptions.ChunkedEncodingError("the answer ended before its Content-Length")
     return b"".join(chunks)
 
 
@@ -232,18 +353,47 @@ def _backoff(attempt: int) -> float:
 
 
 def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from delay-seconds or an HTTP-date; None when absent or unreadable. Zero,
+    negative and past values become MIN_RETRY_AFTER (never a tight loop); "inf" and other
+    non-finite numbers become infinity, which no retry budget covers."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - time.time()
+    if math.isnan(seconds):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    if seconds <= 0:
+        return MIN_RETRY_AFTER
+    return seconds
+
+
+def wait_too_long(seconds: float, budget: float) -> str:
+    return (
+        f"The service's rate limit (429) asks to wait {describe_wait(seconds)} before the next "
+        f"request, longer than bgcut waits ({describe_wait(budget)}). Run again after that; "
+        "cuts already done are kept and cost nothing again."
+    )
+
+
+def describe_wait(seconds: float) -> str:
+    if math.isinf(seconds):
+        return "indefinitely"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
 
 
 def _detail(body: bytes, key: str) -> str:

@@ -2,6 +2,9 @@
 
 Order for the key: explicit argument, BACKGROUNDCUT_API_KEY, the user's config file.
 The file is written atomically with 0600 permissions; nothing else ever holds the key.
+Every key is checked by `check_key` where it enters, so a key that would break the HTTP
+header (a line break, a space, non-ASCII) is refused with a message that names where it
+came from and never quotes it.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import ConfigError, InsecureEndpointError, MissingKeyError
+from .errors import ConfigError, InsecureEndpointError, InvalidKeyError, MissingKeyError
 
 DEFAULT_ENDPOINT = "https://api.backgroundcut.co/v2/cut/"
 KEY_ENV = "BACKGROUNDCUT_API_KEY"
@@ -22,6 +26,13 @@ ENDPOINT_ENV = "BACKGROUNDCUT_ENDPOINT"
 CONFIG_DIR_ENV = "BGCUT_CONFIG_DIR"
 CACHE_DIR_ENV = "BGCUT_CACHE_DIR"
 DATA_DIR_ENV = "BGCUT_DATA_DIR"
+
+#: Where a key came from, for `check_key`'s message.
+KEY_FROM_ARGUMENT = "argument"
+KEY_FROM_ENV = "environment"
+KEY_FROM_CONFIG = "config"
+KEY_FROM_INPUT = "input"
+_BAD_CHARACTERS = "contains a line break, a space or another character no API key has"
 
 
 def _user_dir(override: str, windows: tuple[str, str], macos: str, xdg: tuple[str, str]) -> Path:
@@ -73,6 +84,8 @@ def config_file() -> Path:
 def read_config() -> dict[str, str]:
     try:
         data = json.loads(config_file().read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
     except FileNotFoundError:
         return {}
     except (OSError, ValueError):
@@ -100,9 +113,10 @@ def write_config(values: dict[str, str]) -> Path:
 
 
 def store_key(key: str) -> Path:
-    key = key.strip()
-    if not key or any(c.isspace() for c in key):
-        raise ConfigError("That API key is empty or contains spaces; paste the key exactly.")
+    """Store a typed or pasted key; a key that could not be sent is refused, not stored."""
+    if not isinstance(key, str) or not key.strip():
+        raise ConfigError("That API key is empty; paste the key exactly.")
+    key = check_key(key, KEY_FROM_INPUT)
     values = read_config()
     values["api_key"] = key
     return write_config(values)
@@ -127,10 +141,52 @@ def store_endpoint(endpoint: str | None) -> None:
     write_config(values)
 
 
+def check_key(key: object, source: str = KEY_FROM_ARGUMENT) -> str:
+    """The key without surrounding whitespace, or InvalidKeyError naming `source`.
+
+    Real keys are printable ASCII without spaces; anything else would either be refused
+    by the HTTP layer with the key quoted in its message, or be sent and rejected.
+    """
+    cleaned = key.strip() if isinstance(key, str) else ""
+    if not cleaned or not all("!" <= c <= "~" for c in cleaned):
+        raise InvalidKeyError(_key_problem(source))
+    return cleaned
+
+
+def _key_problem(source: str) -> str:
+    """What is wrong and what to do, per source; built from fixed text only."""
+    if source == KEY_FROM_ENV:
+        return (
+            f"The API key in {KEY_ENV} {_BAD_CHARACTERS}. Set it to the key exactly as "
+            "shown on your BackgroundCut account page, or unset it."
+        )
+    if source == KEY_FROM_CONFIG:
+        return (
+            f"The API key stored in {config_file()} {_BAD_CHARACTERS}. Run "
+            "`bgcut config --set-key` and paste the key again."
+        )
+    if source == KEY_FROM_INPUT:
+        return (
+            f"That API key {_BAD_CHARACTERS}. Paste the key exactly as shown on your "
+            "BackgroundCut account page; nothing was stored."
+        )
+    return (
+        f"The API key given as an argument (--api-key or api_key=) {_BAD_CHARACTERS}. "
+        "Pass the key exactly as shown on your BackgroundCut account page."
+    )
+
+
 def find_key(explicit: str | None = None) -> str | None:
-    for candidate in (explicit, os.environ.get(KEY_ENV), read_config().get("api_key")):
-        if candidate and candidate.strip():
-            return candidate.strip()
+    """The first key set, checked: a bad key is an error, never skipped for the next one."""
+    sources: tuple[tuple[str, Callable[[], object]], ...] = (
+        (KEY_FROM_ARGUMENT, lambda: explicit),
+        (KEY_FROM_ENV, lambda: os.environ.get(KEY_ENV)),
+        (KEY_FROM_CONFIG, lambda: read_config().get("api_key")),
+    )
+    for source, read in sources:
+        candidate = read()
+        if candidate is not None and (not isinstance(candidate, str) or candidate.strip()):
+            return check_key(candidate, source)
     return None
 
 

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from .marker import kind_for
 from .options import CutOptions
 from .refine import guided_upsample, luminance
 from .source import Source, from_unit, to_unit
 from .upload import UploadInfo
+from .writing import check_size, output_format, pillow_writer, png16_writer, write_atomic
 
 
 @dataclass(eq=False)
@@ -42,10 +44,28 @@ class Cutout:
             return Image.fromarray(self.mask, mode="L")
         return Image.fromarray(from_unit(to_unit(self.rgba), np.uint8), mode="RGBA")
 
-    def save(self, path: str | os.PathLike, channels: str = "rgba") -> None:
-        fmt = "WEBP" if os.fspath(path).lower().endswith(".webp") else "PNG"
-        kwargs = {"lossless": True} if fmt == "WEBP" else {"compress_level": 6}
-        self.image(channels).save(path, format=fmt, **kwargs)
+    def save(
+        self,
+        path: str | os.PathLike,
+        channels: str = "rgba",
+        *,
+        force: bool = False,
+        webp_quality: int | None = None,
+    ) -> None:
+        """Write the cut-out (or the mask, channels="alpha") in the format its name asks
+        for: .png (16-bit when the source has more than 8 bits: no levels lost) or .webp
+        (lossless unless `webp_quality` 1..100). Atomic: the file appears whole or not at
+        all. An existing file or link at `path` is an OutputError unless `force`, which
+        replaces it (a link itself, never its target)."""
+        fmt = output_format(path)
+        check_size(path, fmt, self.width, self.height)
+        kind = kind_for(channels)
+        if fmt == "PNG" and kind == "cut-out" and self.rgba.dtype != np.uint8:
+            deep = self.rgba if self.rgba.dtype == np.uint16 else from_unit(to_unit(self.rgba), np.uint16)
+            writer = png16_writer(deep, kind)
+        else:
+            writer = pillow_writer(self.image(channels), fmt, kind, webp_quality)
+        write_atomic(path, writer, replace=force)
 
     def __repr__(self) -> str:
         return (

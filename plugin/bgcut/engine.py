@@ -6,14 +6,17 @@ import threading
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from .answer import decode_answer
 from .cache import AnswerCache
-from .client import BackgroundCutClient, Pacer
+from .client import BackgroundCutClient, Notify, Pacer
 from .cutout import Cutout, build_cutout
 from .errors import BadAnswerError
+from .inflight import InFlight
 from .options import CutOptions
 from .source import Source
-from .upload import prepare_upload
+from .upload import Upload, prepare_upload
 
 Progress = Callable[[float, str], None]
 
@@ -31,11 +34,13 @@ class Engine(Protocol):
         progress: Progress | None = None,
         pacer: Pacer | None = None,
         cancel: threading.Event | None = None,
+        notify: Notify | None = None,
     ) -> Cutout: ...
 
 
 class BackgroundCutEngine:
-    """The cloud API; answers are cached so the same pixels and options cost one credit."""
+    """The cloud API; answers are cached so the same pixels and options cost one credit, and
+    the same upload asked for twice at once is sent once (the second waits for the first)."""
 
     name = "backgroundcut"
     notice: str | None = None
@@ -43,6 +48,7 @@ class BackgroundCutEngine:
     def __init__(self, client: BackgroundCutClient, cache: AnswerCache | None) -> None:
         self.client = client
         self.cache = cache
+        self._in_flight = InFlight()
 
     def __repr__(self) -> str:
         return f"BackgroundCutEngine({self.client!r}, cache={self.cache!r})"
@@ -55,25 +61,74 @@ class BackgroundCutEngine:
         progress: Progress | None = None,
         pacer: Pacer | None = None,
         cancel: threading.Event | None = None,
+        notify: Notify | None = None,
     ) -> Cutout:
+        """`notify` hears of waits and retries (the rate limit, a failed request); without
+        it they go to `progress` as its text."""
         report = progress or _silent
         report(0.05, "Preparing the upload")
         upload = prepare_upload(source.rgb8(), options)
         options = options.for_size(upload.info.width, upload.info.height)
         key = AnswerCache.key(upload.data, options.cache_token(), self.client.endpoint)
-        answer_bytes = self.cache.get(key) if self.cache is not None else None
-        from_cache = answer_bytes is not None
-        if answer_bytes is None:
-            report(0.2, f"Uploading {upload.info.bytes / 1e6:.1f} MB to BackgroundCut")
-            answer_bytes = self.client.cut(upload, options, pacer=pacer, cancel=cancel)
-        report(0.85, "Building the layers")
-        answer = decode_answer(answer_bytes)
-        check_shape(answer, upload.info.width, upload.info.height)
+        tell = notify or (lambda text: report(0.2, text))
+        read = _reader(upload)
+        answer = self.cache.load(key, read) if self.cache is not None else None
+        from_cache = answer is not None
+        if answer is None:
+            answer_bytes, from_cache = self._fetch(key, upload, (options, report, tell), pacer, cancel)
+            report(0.85, "Building the layers")
+            answer = read(answer_bytes)
+            if self.cache is not None and not from_cache:
+                self.cache.put(key, answer_bytes)
         cutout = build_cutout(source, answer, options, upload.info, engine=self.name, from_cache=from_cache)
-        if self.cache is not None and not from_cache:
-            self.cache.put(key, answer_bytes)
         report(1.0, "Done")
         return cutout
+
+    def _fetch(
+        self,
+        key: str,
+        upload: Upload,
+        how: tuple[CutOptions, Progress, Notify],
+        pacer: Pacer | None,
+        cancel: threading.Event | None,
+    ) -> tuple[bytes, bool]:
+        """The answer bytes, and True when a twin request (same upload at the same time)
+        brought them, so they cost nothing now."""
+        options, report, tell = how
+        with self._in_flight.claim(key, cancel) as slot:
+            if slot.shared is not None:
+                return slot.shared, True
+            report(0.2, f"Uploading {upload.info.bytes / 1e6:.1f} MB to BackgroundCut")
+            slot.shared = self.client.cut(
+                upload,
+                options,
+                pacer=pacer,
+                cancel=cancel,
+                notify=tell,
+                on_late=self._keeper(key),
+            )
+            return slot.shared, False
+
+    def _keeper(self, key: str) -> Callable[[bytes], None]:
+        """Keeps an answer that lands after the user stopped waiting: it is paid for."""
+
+        def keep(data: bytes) -> None:
+            if self.cache is not None:
+                self.cache.put(key, data)
+
+        return keep
+
+
+def _reader(upload: Upload) -> Callable[[bytes], np.ndarray]:
+    """Answer bytes to pixels, refused unless they show the uploaded picture (the cache
+    checks its entries with it too, so a damaged entry is fetched again)."""
+
+    def read(data: bytes) -> np.ndarray:
+        answer = decode_answer(data)
+        check_shape(answer, upload.info.width, upload.info.height)
+        return answer
+
+    return read
 
 
 def check_shape(answer, width: int, height: int) -> None:  # type: ignore[no-untyped-def]

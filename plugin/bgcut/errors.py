@@ -77,9 +77,12 @@ class RateLimitError(ApiError):
     status = 429
     retryable = True
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, too_long: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        #: the service asked for a wait longer than the retry budget: later requests of a
+        #: batch would be refused the same way, so none is sent
+        self.too_long = too_long
 
 
 class ServiceError(ApiError):
@@ -94,6 +97,10 @@ class NetworkError(BgcutError):
     retryable = True
 
 
+class TruncatedAnswerError(NetworkError):
+    """A 200 answer ended early in transit: it was charged, so it is bought again at most once."""
+
+
 class BadAnswerError(BgcutError):
     """The service said 200 but the body is not a usable image."""
 
@@ -106,3 +113,27 @@ class EngineError(BgcutError):
 
 class CancelledError(BgcutError):
     """The user cancelled the cut."""
+
+
+class NotSentError(CancelledError):
+    """A batch item that was never sent: the user stopped, or the service refused the key
+    or had no credits left for an earlier item. Nothing was spent on it."""
+
+
+class AbandonedError(CancelledError):
+    """The user stopped waiting for a request in flight; its answer, if it still lands, is
+    kept in the cache (it is paid for)."""
+
+
+class InvalidKeyError(OptionError, ConfigError):
+    """The API key has a character no key has (a line break, a space, non-ASCII).
+
+    Raised wherever a key enters (argument, environment, config file, a host's prompt),
+    before any request. It is an OptionError for callers who passed the key and a
+    ConfigError for those who configured it; its message names the source, never the key.
+    """
+
+
+class OutputError(BgcutError):
+    """An output cannot be written where asked: it exists, is a link or a folder, its name
+    asks for a format without alpha, or the disk refused it. Any previous file is kept."""

@@ -100,6 +100,7 @@ class LocalEngine:
         progress: Progress | None = None,
         pacer: object = None,
         cancel: threading.Event | None = None,
+        notify: object = None,
     ) -> Cutout:
         if progress:
             progress(0.1, "Running the local model")

@@ -14,15 +14,19 @@ import threading
 import time
 from collections.abc import Callable
 
-from .errors import CancelledError
+from .cancel import sleep
+from .config import read_config
 
+DEFAULT_BASE = 40
 HIGH_USAGE = 0.75
+#: waits shorter than this are not worth telling the user about
+NOTICE_AFTER = 1.0
 
 
 class RatePacer:
     def __init__(
         self,
-        initial_limit: int = 40,
+        initial_limit: int = DEFAULT_BASE,
         max_limit: int = 500,
         minute: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
@@ -41,8 +45,11 @@ class RatePacer:
         self._streak = 0
         self.rate_limited = 0
 
-    def acquire(self, cancel: threading.Event | None = None) -> int:
+    def acquire(
+        self, cancel: threading.Event | None = None, notify: Callable[[str], None] | None = None
+    ) -> int:
         """Wait for a slot; returns a ticket naming the window the request is sent in."""
+        told = False
         while True:
             with self._lock:
                 now = self._clock()
@@ -56,7 +63,10 @@ class RatePacer:
                     return self._window
                 else:
                     wait = self._start + self.minute - now
-            _sleep(max(wait, 0.0005), cancel)
+            if notify is not None and not told and wait >= NOTICE_AFTER:
+                notify(f"waiting {wait:.0f} s for the rate limit ({self.limit} per minute)")
+                told = True
+            sleep(max(wait, 0.0005), cancel)
 
     def on_success(self, ticket: int | None = None) -> None:
         with self._lock:
@@ -96,8 +106,7 @@ class RatePacer:
         self._ok = 0
 
 
-def _sleep(seconds: float, cancel: threading.Event | None) -> None:
-    if cancel is None:
-        time.sleep(seconds)
-    elif cancel.wait(seconds):
-        raise CancelledError("Cancelled; nothing was changed.")
+def configured_rate_limit() -> int:
+    """The key's base limit as the user stated it (`bgcut config --rate-limit`), else 40."""
+    stated = read_config().get("rate_limit", "")
+    return int(stated) if stated.isdigit() and int(stated) > 0 else DEFAULT_BASE

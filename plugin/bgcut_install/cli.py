@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
                 _uninstall(host, args.dry_run)
             else:
                 _install(host, args, zip_cache)
+        except placement.Refused as exc:
+            ok = False
+            print(f"{host.label}: {'nothing removed' if args.uninstall else 'not installed'}: {exc}")
         except (OSError, zipfile.BadZipFile) as exc:
             ok = False
             print(f"{host.label}: FAILED ({exc}); the previous install, if any, is untouched.")
@@ -114,10 +117,17 @@ def list_hosts(hosts: list[Host]) -> int:
     if not hosts:
         print("No GIMP 3 profile and no Blender 4.2+ user folder found.")
     for host in hosts:
-        record = placement.installed(host.target)
-        state = f"bgcut {record.get('version')} installed" if record else "bgcut not installed"
-        print(f"{host.label}: {host.config_dir} — {state}")
+        print(f"{host.label}: {host.config_dir} — {_state(host.target)}")
     return 0
+
+
+def _state(target: Path) -> str:
+    """One phrase for --list: what bgcut finds at its target."""
+    record = placement.installed(target)
+    if record is not None:
+        return f"bgcut {record.get('version')} installed"
+    what = placement.foreign(target)
+    return "bgcut not installed" if what is None else f"bgcut not installed; left alone: {what}"
 
 
 def _gimp_python(args: argparse.Namespace) -> str:
@@ -140,10 +150,11 @@ def _install(host: Host, args: argparse.Namespace, zip_cache: dict[str, Path]) -
     if host.kind == "gimp":
         vendor = None if args.no_vendor else (_gimp_python(args), args.gimp_platform)
         what = f"the plug-in{'' if vendor is None else f' + numpy/Pillow/requests for Python {vendor[0]}'}"
+        placement.check_replaceable(host.target)
         if args.dry_run:
-            print(f"{host.label}: would install {what} into {host.target}")
+            print(f"{host.label}: would install {what} into {host.target}{_keeping(host.target)}")
             return
-        placement.install_folder(
+        kept = placement.install_folder(
             host.target,
             lambda d: build.assemble_gimp_plugin(d, vendor, args.local_engine),
             {
@@ -154,8 +165,9 @@ def _install(host: Host, args: argparse.Namespace, zip_cache: dict[str, Path]) -
             },
         )
     else:
+        placement.check_replaceable(host.target)  # before the build, which may take minutes
         if args.dry_run:
-            print(f"{host.label}: would install the extension into {host.target}")
+            print(f"{host.label}: would install the extension into {host.target}{_keeping(host.target)}")
             return
         zip_path = args.blender_zip or zip_cache.get("zip")
         if zip_path is None:
@@ -164,19 +176,36 @@ def _install(host: Host, args: argparse.Namespace, zip_cache: dict[str, Path]) -
                 tmp, [build.current_blender_platform()], args.local_engine
             )
             zip_cache["zip"] = zip_path
-        placement.install_folder(
+        kept = placement.install_folder(
             host.target, placement.extract_into(zip_path), {"version": version, "host": "blender"}
         )
-    print(f"{host.label}: installed bgcut {version} into {host.target}")
+    print(f"{host.label}: installed bgcut {version} into {host.target}{_kept(kept)}")
     print(f"  next: {NEXT_STEPS[host.kind]}")
 
 
+def _keeping(target: Path) -> str:
+    """For --dry-run: the user's own files in bgcut's folder, which the real run keeps."""
+    return _kept(placement.user_files(target), "would keep")
+
+
+def _kept(paths: list[str] | None, verb: str = "kept") -> str:
+    if not paths:
+        return ""
+    shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    return f" ({verb} what bgcut did not write: {shown})"
+
+
 def _uninstall(host: Host, dry_run: bool) -> None:
+    placement.check_removable(host.target)
     if placement.installed(host.target) is None:
         print(f"{host.label}: bgcut is not installed there; nothing to remove.")
         return
     if dry_run:
-        print(f"{host.label}: would remove {host.target}")
+        print(f"{host.label}: would remove {host.target}{_keeping(host.target)}")
         return
-    placement.uninstall(host.target)
-    print(f"{host.label}: removed {host.target}")
+    kept = placement.uninstall(host.target)
+    if not kept:
+        print(f"{host.label}: removed {host.target}")
+        return
+    print(f"{host.label}: removed bgcut's files from {host.target}{_kept(kept)}")
+    print("  the folder stays with your files in it; delete it yourself if you no longer want them")

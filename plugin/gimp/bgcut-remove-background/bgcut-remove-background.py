@@ -59,7 +59,11 @@ def run(procedure, run_mode, image, drawables, config, data):
     except action.UserFacingError as exc:
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(str(exc)))
     except Exception as exc:  # noqa: BLE001 - a bug must reach the user as a message, not a crash
-        text = f"bgcut failed unexpectedly ({type(exc).__name__}: {exc}). Edit ▸ Undo reverts any change; please report this."
+        # the type only: a foreign exception's text may quote what it was given, the key included
+        text = (
+            f"bgcut failed unexpectedly ({type(exc).__name__}). Edit ▸ Undo reverts any "
+            "change; please report this."
+        )
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(text))
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
