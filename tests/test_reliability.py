@@ -119,7 +119,16 @@ def test_a_transient_fault_is_retried_to_success(fault, key):
         assert [s.status for s in emu.seen][-1] == 200
 
 
-BATCH_FAULTS = ["reset", "truncate", "status:500", "html200", "wrong_size", "rate_limit:0.05", "stall", "gzip"]
+BATCH_FAULTS = [
+    "reset",
+    "truncate",
+    "status:500",
+    "html200",
+    "wrong_size",
+    "rate_limit:0.05",
+    "stall",
+    "gzip",
+]
 
 
 @pytest.mark.parametrize("fault", BATCH_FAULTS)
