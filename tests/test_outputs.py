@@ -395,7 +395,8 @@ def test_sixteen_bit_source_gives_a_sixteen_bit_png(tmp_path, emulator, key, cap
     src = tmp_path / "deep.png"
     Image.fromarray(px).save(src)
     assert src.read_bytes()[24] == 16  # the source really is a 16-bit PNG
-    code, err = cli(capsys, "cut", str(src), *api(emulator, key))
+    # the source's own edge colours, so every pixel can be compared
+    code, err = cli(capsys, "cut", str(src), "--no-decontaminate", *api(emulator, key))
     assert code == 0, err
     code, err = cli(capsys, "cut", str(src), "--channels", "alpha", *api(emulator, key))
     assert code == 0, err
@@ -429,3 +430,28 @@ def test_library_save_refuses_an_existing_file_and_odd_names(tmp_path, emulator,
         cut.save(tmp_path / "a.jpg")
     cut.save(tmp_path / "a.png", "alpha", force=True)
     assert Image.open(tmp_path / "a.png").mode == "L"
+
+
+def test_writers_creating_the_output_folder_at_once_all_succeed(tmp_path):
+    """Two answers landing together both create --out-dir: neither may lose its output."""
+    import threading
+
+    from bgcut.writing import ensure_folder
+
+    lost = []
+    for trial in range(100):
+        folder = tmp_path / f"t{trial}" / "out"
+
+        def create(target=folder):
+            try:
+                ensure_folder(target)
+            except Exception as exc:  # noqa: BLE001 - any failure is the bug
+                lost.append(exc)
+
+        threads = [threading.Thread(target=create) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert folder.is_dir()
+    assert lost == []

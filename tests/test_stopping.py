@@ -84,7 +84,7 @@ def test_a_signal_stops_sending_keeps_what_is_in_flight_and_names_every_input(tm
     assert 2 <= sent_before < IMAGES
     assert exited - max(last_answer, signalled) < 2.0
     written = sorted(p.name for p in out.iterdir())
-    assert len(written) == sent_before  # answers in flight at the signal were kept and written
+    assert len(written) == sent_before, stderr  # answers in flight at the signal were kept and written
     for name in written:
         with Image.open(out / name) as im:
             assert im.mode == "RGBA" and im.size == (64, 48)

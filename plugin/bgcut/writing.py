@@ -69,13 +69,12 @@ def ensure_folder(folder: str | os.PathLike) -> None:
     folder = Path(folder)
     if folder.is_dir():
         return
-    if os.path.lexists(folder):
-        raise OutputError(f"{folder} is not a folder (a file or a broken link); choose another one.")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)  # two writers may create it at once: fine
     except FileExistsError:
         raise OutputError(
-            f"Cannot create {folder}: part of that path is a file or a broken link; choose another folder."
+            f"Cannot create {folder}: it, or part of that path, is a file or a broken link; "
+            "choose another folder."
         ) from None
     except OSError as exc:
         raise OutputError(f"Cannot create {folder}: {exc.strerror or exc}. Check the path.") from None
