@@ -1,10 +1,9 @@
-"""The two "Remove Background" operators. In the UI the upload runs in a worker thread with
-a progress indicator and Esc to cancel (bpy is touched only on the main thread, from the
-modal timer); in background mode (-b) and from scripts they run synchronously."""
+"""The two "Remove Background" operators, and Cancel. In the UI the upload runs in a worker
+thread (actions.CutJob) with its stage in the status bar and the panels, and Esc (or the
+panel's Cancel) abandons it at once; bpy is touched only on the main thread, from the modal
+timer. In background mode (-b) and from scripts they run synchronously."""
 
 from __future__ import annotations
-
-import threading
 
 import bpy
 
@@ -71,49 +70,82 @@ class _RemoveBackground:
         except BgcutError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        self._cancel = threading.Event()
-        self._state = {"fraction": 0.0, "result": None, "error": None}
-
-        def work() -> None:
-            try:
-                self._state["result"] = actions.cut(
-                    px,
-                    linear,
-                    options,
-                    engine,
-                    cancel=self._cancel,
-                    progress=lambda f, _t: self._state.__setitem__("fraction", f),
-                )
-            except Exception as exc:  # noqa: BLE001 - reported on the main thread by modal()
-                self._state["error"] = exc
-
-        self._thread = threading.Thread(target=work, daemon=True)
-        self._thread.start()
+        self._job = actions.CutJob(px, linear, options, engine)
+        self._writing = False
         wm = context.window_manager
         wm.progress_begin(0, 100)
+        self._workspace = context.workspace
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.modal_handler_add(self)
+        self._show(context)
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):  # type: ignore[no-untyped-def]
-        if event.type == "ESC":
-            self._cancel.set()
+        """Polls the worker on a timer; Esc (or the panel's Cancel) ends at once."""
+        job = self._job
+        if event.type == "ESC" and event.value == "PRESS":
+            job.stop()
+        if job.cancelled:
+            return self._end(context, {"WARNING"}, actions.CANCELLED_TEXT)
         if event.type != "TIMER":
-            return {"RUNNING_MODAL"} if event.type == "ESC" else {"PASS_THROUGH"}
-        wm = context.window_manager
-        wm.progress_update(int(self._state["fraction"] * 100))
-        if self._thread.is_alive():
+            return {"PASS_THROUGH"}
+        if not job.done:
+            self._show(context)
             return {"RUNNING_MODAL"}
+        if job.error is not None:
+            return self._end(context, {"ERROR"}, failure_text(job.error))
+        if not self._writing:  # one more tick, so "Writing" is on screen while it happens
+            self._writing = True
+            job.stage, job.fraction = "Writing the result", 0.95
+            self._show(context)
+            return {"RUNNING_MODAL"}
+        try:
+            self._finish(context, job.result)
+        except BgcutError as exc:
+            return self._end(context, {"ERROR"}, str(exc))
+        return self._end(context, None, "")
+
+    def _show(self, context) -> None:  # type: ignore[no-untyped-def]
+        """The stage in the status bar and Blender's progress, redrawn in the panels too."""
+        context.window_manager.progress_update(int(self._job.fraction * 100))
+        self._workspace.status_text_set(self._job.status())
+        for window in context.window_manager.windows:
+            for area in window.screen.areas:
+                if area.type in ("IMAGE_EDITOR", "NODE_EDITOR"):
+                    area.tag_redraw()
+
+    def _end(self, context, level, text: str):  # type: ignore[no-untyped-def]
+        wm = context.window_manager
         wm.event_timer_remove(self._timer)
         wm.progress_end()
-        if self._state["error"] is not None:
-            self.report({"ERROR"}, failure_text(self._state["error"]))
-            return {"CANCELLED"}
-        try:
-            self._finish(context, self._state["result"])
-        except BgcutError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        self._workspace.status_text_set(None)
+        self._job.close()
+        self._redraw_all(context)
+        if level is None:
+            return {"FINISHED"}
+        self.report(level, text)
+        return {"CANCELLED"}
+
+    @staticmethod
+    def _redraw_all(context) -> None:  # type: ignore[no-untyped-def]
+        for window in context.window_manager.windows:
+            for area in window.screen.areas:
+                area.tag_redraw()
+
+
+class WM_OT_bgcut_cancel(bpy.types.Operator):
+    """Stop the running Remove Background: nothing is added (Esc does the same)"""
+
+    bl_idname = "wm.bgcut_cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        return bool(actions.CutJob.running)
+
+    def execute(self, context):  # type: ignore[no-untyped-def]
+        for job in actions.CutJob.running:
+            job.stop()
         return {"FINISHED"}
 
 
@@ -135,7 +167,11 @@ class IMAGE_OT_bgcut_remove_background(_RemoveBackground, bpy.types.Operator):
         image = getattr(space, "image", None) if space is not None else None
         if image is None:
             raise BgcutError('Open an image in the Image Editor first (or pass image="Name").')
+        self._space = space
         return image
+
+    def place(self, context, source: bpy.types.Image, result: bpy.types.Image) -> None:
+        actions.show_in_editors(source, result, getattr(self, "_space", None))
 
 
 class NODE_OT_bgcut_remove_background(_RemoveBackground, bpy.types.Operator):
@@ -177,7 +213,7 @@ def _active_image_node(context):  # type: ignore[no-untyped-def]
     return node if node is not None and node.bl_idname == "CompositorNodeImage" else None
 
 
-classes = (IMAGE_OT_bgcut_remove_background, NODE_OT_bgcut_remove_background)
+classes = (IMAGE_OT_bgcut_remove_background, NODE_OT_bgcut_remove_background, WM_OT_bgcut_cancel)
 
 
 def register() -> None:

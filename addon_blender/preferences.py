@@ -8,6 +8,7 @@ import textwrap
 
 import bpy
 
+from . import compat
 from .bgcut import config
 from .bgcut.errors import BgcutError
 
@@ -85,9 +86,20 @@ class BgcutPreferences(bpy.types.AddonPreferences):
         name="Return type", description="PNG, WEBP or WEBP_1 .. WEBP_100", default="WEBP"
     )
     output: bpy.props.EnumProperty(name="Output", items=OUTPUT_ITEMS, default="RGBA")  # type: ignore[valid-type]
+    decontaminate: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Decontaminate edge colours",
+        description="Where bgcut builds the cut-out itself (offline model, images over 12 MP, float "
+        "images), estimate the subject's colour at its soft edge so the old background does not show",
+        default=True,
+    )
 
     def draw(self, context) -> None:
         layout = self.layout
+        unavailable = compat.missing_packages()
+        if unavailable:
+            col = layout.column(align=True)
+            for n, line in enumerate(textwrap.wrap(unavailable, 90)):
+                col.label(text=line, icon="ERROR" if n == 0 else "BLANK1")
         layout.prop(self, "engine")
         layout.prop(self, "api_key")
         problem = key_problem()
@@ -100,6 +112,7 @@ class BgcutPreferences(bpy.types.AddonPreferences):
         row.prop(self, "quality")
         row.prop(self, "return_type")
         layout.prop(self, "output")
+        layout.prop(self, "decontaminate")
 
 
 def get(context=None) -> BgcutPreferences | None:

@@ -4,19 +4,34 @@ from __future__ import annotations
 
 import bpy
 
+from .actions import CutJob
 from .operators import IMAGE_OT_bgcut_remove_background as ImageOp
 from .operators import NODE_OT_bgcut_remove_background as NodeOp
+from .operators import WM_OT_bgcut_cancel as CancelOp
 
 
 def _image_menu(self, context) -> None:
     self.layout.separator()
+    self.layout.operator_context = "INVOKE_REGION_WIN"  # the UI path: progress, Esc
     self.layout.operator(ImageOp.bl_idname, text="Remove Background", icon="IMAGE_RGB_ALPHA")
 
 
 def _node_menu(self, context) -> None:
     if NodeOp.poll(context):
         self.layout.separator()
+        self.layout.operator_context = "INVOKE_REGION_WIN"
         self.layout.operator(NodeOp.bl_idname, text="Remove Background", icon="IMAGE_RGB_ALPHA")
+
+
+def _draw_running(layout) -> bool:  # type: ignore[no-untyped-def]
+    """While a cut runs: its stage on Blender's progress bar and a Cancel button."""
+    if not CutJob.running:
+        return False
+    job = CutJob.running[-1]
+    col = layout.column(align=True)
+    col.progress(factor=job.fraction, type="BAR", text=job.status(short=True))
+    col.operator(CancelOp.bl_idname, text="Cancel", icon="CANCEL")
+    return True
 
 
 class NODE_PT_bgcut(bpy.types.Panel):
@@ -30,6 +45,8 @@ class NODE_PT_bgcut(bpy.types.Panel):
         return NodeOp.poll(context)
 
     def draw(self, context) -> None:
+        if _draw_running(self.layout):
+            return
         col = self.layout.column(align=True)
         col.operator(NodeOp.bl_idname, text="Cut-out").output = "RGBA"
         col.operator(NodeOp.bl_idname, text="Mask + Set Alpha").output = "MASK"
@@ -46,6 +63,8 @@ class IMAGE_PT_bgcut(bpy.types.Panel):
         return getattr(context.space_data, "image", None) is not None
 
     def draw(self, context) -> None:
+        if _draw_running(self.layout):
+            return
         col = self.layout.column(align=True)
         col.operator(ImageOp.bl_idname, text="Cut-out").output = "RGBA"
         col.operator(ImageOp.bl_idname, text="Mask").output = "MASK"

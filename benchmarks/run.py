@@ -8,7 +8,17 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("client_overhead.py", "batch_throughput.py", "host_glue.py", "local_quality.py")
+BENCHMARKS = (
+    "whole_job.py",
+    "encoders.py",
+    "upload_choice.py",
+    "client_overhead.py",
+    "batch_throughput.py",
+    "host_glue.py",
+    "local_quality.py",
+    "local_vs_rembg.py",
+    "edge_colour.py",
+)
 
 
 def main() -> int:

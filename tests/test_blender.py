@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -37,7 +38,13 @@ def job_run(blender, tmp_path, emu_or_endpoint, action, args=None, *, key=KEY, i
     env = {"BACKGROUNDCUT_ENDPOINT": endpoint}
     if key:
         env["BACKGROUNDCUT_API_KEY"] = key
-    job = {"zip": str(zip_path), "input": "in.png", "action": action, "args": args or {}, **extra}
+    job = {
+        "zip": str(zip_path) if zip_path else "",
+        "input": "in.png",
+        "action": action,
+        "args": args or {},
+        **extra,
+    }
     report = run_job(py, tmp_path, job, env)
     return report, img, truth
 
@@ -147,4 +154,88 @@ def test_a_wrong_size_answer_changes_nothing(blender, tmp_path, emu):
     emu.inject("wrong_size")
     report, _, _ = job_run(blender, tmp_path, emu, "node_op", {"output": "MASK"}, tree=True, img_seed=74)
     assert not report["ok"] and "does not match" in report["error"]
+    _unchanged(report)
+
+
+def test_image_editor_shows_the_new_image(blender, tmp_path, emu):
+    report, _, _ = job_run(blender, tmp_path, emu, "image_op", {"output": "MASK"}, img_seed=75)
+    assert report["ok"], report
+    assert report["editor_shows"] == "Photo mask"
+
+
+def _overlap(a, b):
+    return a[0] < b[2] and b[0] < a[2] and a[3] < b[1] and b[3] < a[1]
+
+
+def test_compositor_twice_places_new_nodes_apart_and_selects_them(blender, tmp_path, emu):
+    steps = [{"output": "RGBA"}, {"output": "MASK"}]
+    report, _, truth = job_run(blender, tmp_path, emu, "node_op", tree=True, steps=steps, img_seed=76)
+    assert report["ok"], report
+    boxes = report["node_boxes"]
+    before = {n.split(":", 1)[1] for n in report["before"]["nodes"]}
+    assert set(boxes) == before | {"Image.001", "Image.002", "Set Alpha"}
+    names = sorted(boxes)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert not _overlap(boxes[a], boxes[b]), (a, b, boxes)
+    source = boxes["Image"]
+    for new in ("Image.001", "Image.002", "Set Alpha"):
+        assert boxes[new][0] > source[2], (new, boxes)  # right of the source
+    assert report["selected"] == ["Image.002", "Set Alpha"] and report["active"] == "Image.002"
+    assert "Image.002.Image->Set Alpha.Alpha" in report["after"]["links"]
+    assert iou(load(tmp_path, report, "Photo mask")[..., 0] > 0.5, truth) > 0.95
+
+
+def test_stopping_the_ui_worker_abandons_the_upload_publishes_nothing_and_a_redo_is_free(blender, tmp_path):
+    with Emulator({KEY: 5}, service_time=4.0) as slow:
+        report, _, truth = job_run(
+            blender, tmp_path, slow, "cut_job", img_seed=77, stop_after=1.5, linger=4.0, redo=True
+        )
+        charged = slow.charged(KEY)
+    assert report["ok"], report
+    job = report["job"]
+    assert job["running_listed"] and job["running_after"] == 0
+    assert job["stop_seconds"] < 1.0 and job["cancelled"] and not job["result"]
+    assert job["images_after_stop"] == ["Photo"]  # nothing published
+    assert "cancelled" in job["cancelled_text"]
+    assert any("waiting for the service" in s for s in job["stages"]), job["stages"]
+    assert any("Uploading" in s and "%" in s for s in job["stages"])
+    # the answer that landed after the stop was kept: the redo cost no credit
+    assert charged == 1
+    assert iou(load(tmp_path, report, "Photo cut")[..., 3] > 0.5, truth) > 0.95
+
+
+def test_packed_cut_survives_save_reload_and_undo(blender, tmp_path, emu):
+    report, _, _ = job_run(blender, tmp_path, emu, "image_op", {"output": "RGBA"}, img_seed=78, reload=True)
+    assert report["ok"], report
+    before = load(tmp_path, report, "Photo cut")
+    again = np.load(tmp_path / report["reloaded"]["Photo cut"]["file"])
+    assert report["reloaded"]["Photo cut"]["packed"] and np.array_equal(before, again)
+    (tmp_path / "undo").mkdir()
+    report, _, _ = job_run(blender, tmp_path / "undo", emu, "undo", img_seed=78)
+    assert report["ok"], report
+    undo = report["undo"]
+    assert undo["after_undo"] is False
+    assert undo["after_redo"] == undo["after_cut"] and undo["packed_after_redo"]
+    assert undo["after_cut"] == pytest.approx(float(before.sum()))
+
+
+def test_a_python_the_wheels_do_not_cover_gets_a_sentence(blender, tmp_path, emu):
+    """The extension placed without its Pillow wheel (what an uncovered Python amounts to):
+    it loads, and Remove Background says why it cannot run, no traceback."""
+    import zipfile
+
+    ext = tmp_path / "home" / "blender" / "extensions" / "user_default" / "bgcut"
+    with zipfile.ZipFile(blender[1]) as zf:
+        zf.extractall(ext)
+    manifest = (ext / "blender_manifest.toml").read_text()
+    (ext / "blender_manifest.toml").write_text(
+        re.sub(r"^wheels = \[.*\]$", "wheels = []", manifest, flags=re.M)
+    )
+    for wheel in (ext / "wheels").glob("*.whl"):
+        wheel.unlink()
+    report, _, _ = job_run((blender[0], None), tmp_path, emu, "image_op_by_name", {"output": "RGBA"})
+    assert report["enabled"] and not report["ok"]
+    assert "Python 3.11" in report["error"] and "Pillow" in report["error"]
+    assert "Traceback" not in report["error"]
     _unchanged(report)

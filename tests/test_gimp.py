@@ -1,4 +1,5 @@
-"""The GIMP 3 plug-in inside a real GIMP 3 (headless, Debian trixie root), against the emulator."""
+"""The GIMP 3 plug-in inside real GIMP 3.0 and 3.2 (headless, Debian trixie and forky roots),
+against the emulator."""
 
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ from imagery import encode, iou, subject_photo
 
 sys.path.insert(0, str(Path(__file__).parent / "hosts"))
 from bgcut.emulator import Emulator  # noqa: E402
-from gimp_host import Gimp, gimp_root, install_plugin  # noqa: E402
+from gimp_host import SUITES, Gimp, gimp_root, install_plugin  # noqa: E402
 
 pytestmark = pytest.mark.gimp
 KEY = "gimp-test-key-5d1e8b7a9c"
 
 
-@pytest.fixture(scope="module")
-def gimp(tmp_path_factory) -> Gimp:
-    root = gimp_root("full")
+@pytest.fixture(scope="module", params=sorted(SUITES), ids=lambda v: f"gimp{v}")
+def gimp(request, tmp_path_factory) -> Gimp:
+    root = gimp_root("full", request.param)
     plugins = tmp_path_factory.mktemp("plugins")
     install_plugin(plugins, "--no-vendor")
     return Gimp(root, plugins, tmp_path_factory.mktemp("profile"), tmp_path_factory.mktemp("gimp-io"))
@@ -150,6 +151,51 @@ def test_larger_than_12_megapixels_gives_a_full_resolution_mask(gimp, emu):
     assert (layer["w"], layer["h"]) == (4400, 3000)
     assert iou(run.mask(layer) > 127, truth) > 0.97
     print(f"GIMP 12+ MP run: {run.report['seconds']:.2f} s inside the procedure")
+
+
+def test_select_subject_makes_the_mask_the_selection_and_leaves_the_layer(gimp, emu):
+    img, truth, png = photo(seed=65)
+    run = gimp.run({"input": "in.png", "args": {"output": "selection"}}, {"in.png": png}, env_for(emu))
+    assert run.report["status"] == "success", run.report
+    _assert_unchanged(run)
+    assert run.selection("before") is None
+    assert iou(run.selection() > 127, truth) > 0.95
+
+
+@pytest.mark.parametrize("mode", ["add", "subtract", "intersect"])
+def test_select_subject_combines_with_the_current_selection(gimp, emu, mode):
+    img, truth, png = photo(seed=66)
+    job = {
+        "input": "in.png",
+        "selection": [0, 0, 160, 240],
+        "args": {"output": "selection", "selection-mode": mode},
+    }
+    run = gimp.run(job, {"in.png": png}, env_for(emu))
+    assert run.report["status"] == "success", run.report
+    _assert_unchanged(run)
+    rect = run.selection("before") > 127
+    expected = {"add": rect | truth, "subtract": rect & ~truth, "intersect": rect & truth}[mode]
+    assert iou(run.selection() > 127, expected) > 0.95
+
+
+def test_return_format_choice_and_megapixels_from_the_dialog_arguments(gimp, emu):
+    img, truth, png = photo(seed=67)
+    args = {"return-format": "webp-quality", "webp-quality": 70, "max-megapixels": 0.03}
+    run = gimp.run({"input": "in.png", "args": args}, {"in.png": png}, env_for(emu))
+    assert run.report["status"] == "success", run.report
+    fields = emu.seen[-1].fields
+    assert fields["return_type"] == "WEBP_70" and fields["max_resolution"] == "30000"
+    assert (run.layers()[0]["w"], run.layers()[0]["h"]) == (320, 240)  # full size back
+    assert iou(run.mask(run.layers()[0]) > 127, truth) > 0.9
+
+
+def test_script_return_type_text_and_pixels_still_work(gimp, emu):
+    img, truth, png = photo(seed=68)
+    args = {"return-type": "PNG", "return-format": "webp-quality", "max-resolution": 50000}
+    run = gimp.run({"input": "in.png", "args": args}, {"in.png": png}, env_for(emu))
+    assert run.report["status"] == "success", run.report
+    fields = emu.seen[-1].fields
+    assert fields["return_type"] == "PNG" and fields["max_resolution"] == "50000"
 
 
 def _assert_unchanged(run):

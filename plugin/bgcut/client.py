@@ -18,6 +18,8 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 import requests
+from urllib3.fields import RequestField
+from urllib3.filepost import encode_multipart_formdata
 
 from .cancel import POLL, Cancel, is_abandoned
 from .cancel import sleep as interruptible_sleep
@@ -28,6 +30,7 @@ from .errors import (
     AuthError,
     BadAnswerError,
     BadRequestError,
+    CancelledError,
     CreditsError,
     EndpointError,
     NetworkError,
@@ -48,6 +51,10 @@ MAX_RATE_LIMITED = 50  # a storm of 429s ends the item's retries even while the 
 MIN_RETRY_AFTER = 1.0
 NOT_SENT = "Stopped before this image was sent; no credit was spent."
 TRUNCATED_ONCE = "The answer was cut short in transit (truncated)."
+TRUNCATED_STOPPED = (
+    "The service's answer was cut short in transit (truncated) and was charged; bgcut stopped "
+    "before asking again, so running again will cost one more credit."
+)
 TRUNCATED_TWICE = (
     "The service's answer was cut short in transit twice (truncated); each of those answers "
     "was charged. Check your connection; running again will cost one more credit."
@@ -115,6 +122,7 @@ class BackgroundCutClient:
         cancel: threading.Event | None = None,
         notify: Notify | None = None,
         on_late: Callable[[bytes], None] | None = None,
+        on_sent: Callable[[int, int], None] | None = None,
     ) -> bytes:
         """POST with retries until success, a final error, or the retry budget is spent.
 
@@ -125,26 +133,28 @@ class BackgroundCutClient:
         reported within seconds; an answer cut short after its 200 (already paid) is
         bought again at most once. `on_late` receives an answer that lands after the
         caller abandoned the request (it is paid: the engine keeps it in the cache).
+        `on_sent(sent, total)` hears the upload's bytes as they go (not when the request may
+        be abandoned, where it runs in a thread of its own).
         """
         tell = notify or _quiet
         deadline = time.monotonic() + self.retry_budget
         failures = limited = truncated = 0
         while True:
-            if cancel is not None and cancel.is_set():
-                raise NotSentError(NOT_SENT)
-            ticket = None
-            if pacer is not None:
-                ticket = pacer.acquire(cancel, notify=tell)
-                deadline = max(deadline, time.monotonic() + self.retry_budget / 4)
-                if cancel is not None and cancel.is_set():
-                    raise NotSentError(NOT_SENT)
             try:
-                data = self._send(upload, options, cancel, on_late)
+                ticket = self._slot(pacer, cancel, tell)
+            except CancelledError:
+                if truncated:  # the answer cut short was charged: not "nothing spent"
+                    raise TruncatedAnswerError(TRUNCATED_STOPPED) from None
+                raise
+            if pacer is not None:
+                deadline = max(deadline, time.monotonic() + self.retry_budget / 4)
+            try:
+                data = self._send(upload, options, cancel, on_late, on_sent)
             except RateLimitError as exc:
                 limited += 1
-                wait = self._rate_limit_wait(exc, limited, deadline, pacer is not None)
-                if pacer is not None:
+                if pacer is not None:  # the other senders hold back too, even if this one gives up
                     pacer.on_rate_limited(exc.retry_after, ticket)
+                wait = self._rate_limit_wait(exc, limited, deadline, pacer is not None)
                 tell(f"waiting {wait:.0f} s: the service's rate limit (429)")
                 self._wait(wait, cancel)
                 continue
@@ -180,8 +190,22 @@ class BackgroundCutClient:
         else:
             wait = 0.0 if paced else _backoff(limited - 1)  # the pacer holds every sender back
         if time.monotonic() + wait > deadline:
-            raise exc
+            if exc.retry_after is None:
+                raise exc
+            raise RateLimitError(wait_too_long(exc.retry_after, self.retry_budget), exc.retry_after) from None
         return wait
+
+    @staticmethod
+    def _slot(pacer: Pacer | None, cancel: threading.Event | None, tell: Notify) -> int | None:
+        """Permission to send now: the pacer's ticket; NotSentError once the caller said stop."""
+        if cancel is not None and cancel.is_set():
+            raise NotSentError(NOT_SENT)
+        if pacer is None:
+            return None
+        ticket = pacer.acquire(cancel, notify=tell)
+        if cancel is not None and cancel.is_set():
+            raise NotSentError(NOT_SENT)
+        return ticket
 
     def _send(
         self,
@@ -189,22 +213,25 @@ class BackgroundCutClient:
         options: CutOptions,
         cancel: threading.Event | None,
         on_late: Callable[[bytes], None] | None,
+        on_sent: Callable[[int, int], None] | None = None,
     ) -> bytes:
         """One request; in a thread of its own when the caller may abandon it mid-flight."""
         if not isinstance(cancel, Cancel):
-            return self.cut_once(upload, options)
+            return self.cut_once(upload, options, on_sent=on_sent)
         call = _Call(lambda: self.cut_once(upload, options))
         while not call.done.wait(POLL):
             if is_abandoned(cancel):
                 if call.leave(on_late):
                     break
                 raise AbandonedError(
-                    "Stopped while waiting for the service; if its answer still arrives it is "
-                    "kept, so cutting this image again costs no credit."
+                    "Stopped while waiting for the service's answer, which may still be charged "
+                    "(if it lands while this program still runs, it is kept: cutting again is free)."
                 )
         return call.result()
 
-    def cut_once(self, upload: Upload, options: CutOptions) -> bytes:
+    def cut_once(
+        self, upload: Upload, options: CutOptions, on_sent: Callable[[int, int], None] | None = None
+    ) -> bytes:
         """One request; raises the typed error for anything but a 200 with a whole body."""
         parts: list[tuple[str, tuple]] = [(k, (None, v)) for k, v in options.form_fields().items()]
         if options.upload_field == "image_file_b64":
@@ -212,13 +239,17 @@ class BackgroundCutClient:
         else:
             parts.append(("image_file", (upload.filename, upload.data, upload.content_type)))
         headers = {"User-Agent": f"bgcut/{__version__}"}
+        body: dict = {"files": parts}
+        if on_sent is not None:  # the same multipart body requests builds, read out as it is sent
+            data, headers["Content-Type"] = _multipart(parts)
+            body = {"data": _Sending(data, on_sent)}
         try:
             resp = self._session.post(
                 self.endpoint,
                 headers=headers,
                 auth=self.__auth,
                 proxies=self._proxies,
-                files=parts,
+                **body,
                 timeout=self.timeout,
                 allow_redirects=False,
                 verify=self.verify,
@@ -246,6 +277,39 @@ class BackgroundCutClient:
             self._sleep(seconds)
         else:
             interruptible_sleep(seconds, cancel)
+
+
+def _multipart(parts: list[tuple[str, tuple]]) -> tuple[bytes, str]:
+    """The multipart body and its Content-Type, built as requests builds `files=` (with
+    urllib3's public encoder), so it can be sent as a stream that reports progress."""
+    fields = []
+    for name, (filename, data, *content_type) in parts:
+        field = RequestField(name=name, data=data, filename=filename)
+        field.make_multipart(content_type=content_type[0] if content_type else None)
+        fields.append(field)
+    return encode_multipart_formdata(fields)
+
+
+class _Sending:
+    """A request body that tells `on_sent(sent, total)` as the connection reads it."""
+
+    def __init__(self, data: bytes, on_sent: Callable[[int, int], None]) -> None:
+        self._data, self._on_sent, self._pos = data, on_sent, 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __iter__(self):  # requests sends a body with __iter__ and a length as a stream
+        while chunk := self.read(65536):
+            yield chunk
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._data) if size is None or size < 0 else self._pos + size
+        chunk = self._data[self._pos : end]
+        self._pos += len(chunk)
+        if chunk:
+            self._on_sent(self._pos, len(self._data))
+        return chunk
 
 
 class _Call:

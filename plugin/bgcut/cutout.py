@@ -8,17 +8,27 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from .decontaminate import decontaminate as estimate_edge_colours
 from .marker import kind_for
 from .options import CutOptions
 from .refine import guided_upsample, luminance
 from .source import Source, from_unit, to_unit
 from .upload import UploadInfo
-from .writing import check_size, output_format, pillow_writer, png16_writer, write_atomic
+from .writing import (
+    RawAnswer,
+    check_size,
+    marked_png_writer,
+    output_format,
+    png_writer,
+    webp_writer,
+    write_atomic,
+)
 
 
 @dataclass(eq=False)
 class Cutout:
-    """rgba: H×W×4 in the source's dtype; mask: H×W uint8 (255 = keep)."""
+    """rgba: H×W×4 in the source's dtype; mask: H×W uint8 (255 = keep); `answer`: the
+    service's answer bytes when one layer is exactly them (then written as received)."""
 
     rgba: np.ndarray
     mask: np.ndarray
@@ -26,6 +36,7 @@ class Cutout:
     engine: str = "backgroundcut"
     from_cache: bool = False
     mask_refined: bool = False
+    answer: RawAnswer | None = None
 
     @property
     def width(self) -> int:
@@ -60,12 +71,22 @@ class Cutout:
         fmt = output_format(path)
         check_size(path, fmt, self.width, self.height)
         kind = kind_for(channels)
-        if fmt == "PNG" and kind == "cut-out" and self.rgba.dtype != np.uint8:
-            deep = self.rgba if self.rgba.dtype == np.uint16 else from_unit(to_unit(self.rgba), np.uint16)
-            writer = png16_writer(deep, kind)
+        layer = "alpha" if channels == "alpha" else "rgba"
+        if fmt == "PNG" and self.answer is not None and self.answer.layer == layer:
+            writer = marked_png_writer(self.answer.data, kind)
+        elif fmt == "PNG":
+            writer = png_writer(self._png_pixels(layer), kind)
         else:
-            writer = pillow_writer(self.image(channels), fmt, kind, webp_quality)
+            writer = webp_writer(self.image(channels), kind, webp_quality)
         write_atomic(path, writer, replace=force)
+
+    def _png_pixels(self, layer: str) -> np.ndarray:
+        """The mask, or the cut-out in 8 bits (16 when the source has more than 8 bits)."""
+        if layer == "alpha":
+            return self.mask
+        if self.rgba.dtype in (np.uint8, np.uint16):
+            return self.rgba
+        return from_unit(to_unit(self.rgba), np.uint16)
 
     def __repr__(self) -> str:
         return (
@@ -109,23 +130,30 @@ def build_cutout(
         and not source.linear
         and source.pixels.shape[2] >= 3
     )
-    rgba = _compose(source, mask, answer if use_service_colour else None)
+    service_rgba = answer if use_service_colour else None
+    rgba = _compose(source, mask, service_rgba, decontaminate=options.decontaminate)
     return Cutout(rgba, mask, upload, engine=engine, from_cache=from_cache, mask_refined=not same_size)
 
 
-def _compose(source: Source, mask: np.ndarray, service_rgba: np.ndarray | None) -> np.ndarray:
+def _compose(
+    source: Source, mask: np.ndarray, service_rgba: np.ndarray | None, *, decontaminate: bool
+) -> np.ndarray:
+    """The RGBA cut-out: the source's colour where opaque; at the soft edge the service's
+    colours when it answered at full size, else (unless turned off) the foreground
+    colour estimated from the source and the mask, so the old background does not show."""
     px = source.pixels
     dtype = px.dtype
     out = np.empty((source.height, source.width, 4), dtype=dtype)
+    colour = px[..., :3] if px.shape[2] >= 3 else px[..., :1]
     if service_rgba is not None:
         # the service's edge colours where the subject fades, the source's own elsewhere
         # (a lossy WebP answer must not degrade the opaque interior)
-        np.copyto(out[..., :3], px[..., :3])
+        np.copyto(out[..., :3], colour)
         np.copyto(out[..., :3], service_rgba[..., :3], where=(mask < 255)[..., None])
-    elif px.shape[2] >= 3:
-        out[..., :3] = px[..., :3]
     else:
-        out[..., :3] = px[..., :1]
+        out[..., :3] = colour
+        if decontaminate:
+            estimate_edge_colours(colour, mask, out[..., :3])
     src_alpha = source.alpha_unit()
     if src_alpha is None and dtype == np.uint8:
         out[..., 3] = mask

@@ -17,6 +17,7 @@ from .inflight import InFlight
 from .options import CutOptions
 from .source import Source
 from .upload import Upload, prepare_upload
+from .writing import raw_answer
 
 Progress = Callable[[float, str], None]
 
@@ -71,7 +72,8 @@ class BackgroundCutEngine:
         options = options.for_size(upload.info.width, upload.info.height)
         key = AnswerCache.key(upload.data, options.cache_token(), self.client.endpoint)
         tell = notify or (lambda text: report(0.2, text))
-        read = _reader(upload)
+        received: list[bytes] = []
+        read = _reader(upload, received)
         answer = self.cache.load(key, read) if self.cache is not None else None
         from_cache = answer is not None
         if answer is None:
@@ -81,6 +83,7 @@ class BackgroundCutEngine:
             if self.cache is not None and not from_cache:
                 self.cache.put(key, answer_bytes)
         cutout = build_cutout(source, answer, options, upload.info, engine=self.name, from_cache=from_cache)
+        cutout.answer = raw_answer(received[-1], answer, cutout.mask, cutout.rgba)
         report(1.0, "Done")
         return cutout
 
@@ -98,7 +101,18 @@ class BackgroundCutEngine:
         with self._in_flight.claim(key, cancel) as slot:
             if slot.shared is not None:
                 return slot.shared, True
-            report(0.2, f"Uploading {upload.info.bytes / 1e6:.1f} MB to BackgroundCut")
+            size = f"{upload.info.bytes / 1e6:.1f} MB"
+            report(0.2, f"Uploading {size} to BackgroundCut")
+
+            def sent(done: int, total: int) -> None:
+                if done < total:
+                    report(
+                        0.2 + 0.5 * done / total,
+                        f"Uploading {size} to BackgroundCut: {100 * done // total} %",
+                    )
+                else:
+                    report(0.7, "Waiting for BackgroundCut's answer")
+
             slot.shared = self.client.cut(
                 upload,
                 options,
@@ -106,6 +120,7 @@ class BackgroundCutEngine:
                 cancel=cancel,
                 notify=tell,
                 on_late=self._keeper(key),
+                on_sent=sent,
             )
             return slot.shared, False
 
@@ -119,13 +134,15 @@ class BackgroundCutEngine:
         return keep
 
 
-def _reader(upload: Upload) -> Callable[[bytes], np.ndarray]:
+def _reader(upload: Upload, received: list[bytes]) -> Callable[[bytes], np.ndarray]:
     """Answer bytes to pixels, refused unless they show the uploaded picture (the cache
-    checks its entries with it too, so a damaged entry is fetched again)."""
+    checks its entries with it too, so a damaged entry is fetched again); the bytes read
+    are kept in `received`, so a layer equal to them can be written as received."""
 
     def read(data: bytes) -> np.ndarray:
         answer = decode_answer(data)
         check_shape(answer, upload.info.width, upload.info.height)
+        received.append(data)
         return answer
 
     return read

@@ -6,20 +6,22 @@ arrived, this covers the ones still on their way.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .cancel import POLL, is_abandoned
-from .errors import NotSentError
+from .errors import CancelledError, NotSentError
 
 
 @dataclass
 class Slot:
-    """What the first asker got (None until then, or when it failed)."""
+    """What the first asker got: the answer, or the error it ended with."""
 
     shared: bytes | None = None
+    error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -42,9 +44,16 @@ class InFlight:
             if first.shared is not None:
                 yield Slot(first.shared)
                 return
-            # the twin failed: this caller tries for itself (or waits for a newer twin)
+            if first.error is not None and not isinstance(first.error, CancelledError):
+                # the same request would end the same way (and a charged failure, an answer
+                # cut short, must not be bought again by each twin)
+                raise copy.copy(first.error) from None
+            # the twin was stopped before it got an answer: this caller tries for itself
         try:
             yield mine
+        except BaseException as exc:
+            mine.error = exc
+            raise
         finally:
             with self._lock:
                 del self._pending[key]

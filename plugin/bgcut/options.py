@@ -18,7 +18,8 @@ RETURN_TYPES_TEXT = "PNG, WEBP or WEBP_1 .. WEBP_100"
 
 @dataclass(frozen=True)
 class CutOptions:
-    """What to ask the service for; `form_fields()` is what goes on the wire."""
+    """What to ask the service for; `form_fields()` is what goes on the wire (all but
+    `decontaminate`, which only changes how bgcut composes the cut-out)."""
 
     quality: str = "Medium"
     #: the API's own default is PNG; its documentation recommends WEBP (small files), and
@@ -27,6 +28,10 @@ class CutOptions:
     channels: str = "rgba"
     max_resolution: int = MAX_PIXELS
     upload_field: str = "image_file"
+    #: where bgcut builds the cut-out itself (local engine, alpha answers, sources above
+    #: 12 MP), estimate the subject's own colour at the soft edge so the old background
+    #: does not show through; local only: never sent, not part of the cache key
+    decontaminate: bool = True
 
     def __post_init__(self) -> None:
         if self.quality not in QUALITIES:
@@ -37,6 +42,8 @@ class CutOptions:
             raise OptionError(_bad("channels", self.channels, ", ".join(CHANNELS)))
         if self.upload_field not in UPLOAD_FIELDS:
             raise OptionError(_bad("upload_field", self.upload_field, ", ".join(UPLOAD_FIELDS)))
+        if not isinstance(self.decontaminate, bool):
+            raise OptionError(_bad("decontaminate", self.decontaminate, "True or False"))
         mr = self.max_resolution
         if isinstance(mr, bool) or not isinstance(mr, int) or not 1 <= mr <= MAX_PIXELS:
             raise OptionError(_bad("max_resolution", mr, f"a whole number of pixels from 1 to {MAX_PIXELS}"))

@@ -2,8 +2,11 @@
 
 A fast guided filter (He & Sun, 2015): the linear model q = a·I + b is fitted between the
 source's luminance I and the mask at the mask's (low) resolution, then a and b are
-upsampled smoothly and applied to the full-resolution I. Edges follow the full-res source
-instead of the blur of a plain resize, at the cost of two float resizes.
+interpolated bilinearly and applied to the full-resolution I. Edges follow the full-res
+source instead of the blur of a plain resize. The full-resolution part runs in numpy, a
+strip of rows at a time so each strip's temporaries stay in cache; no full-size float
+image goes through Pillow (at 12 MP its conversions to and from numpy cost more than the
+filter: 0.38-0.41 s before, 0.12-0.13 s now, measured side by side).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from PIL import Image
 
 #: Coefficients a, b are smooth, so they are fitted on at most this many pixels.
 WORK_PIXELS = 2_000_000
+#: Full-resolution rows interpolated and applied at once.
+STRIP_ROWS = 32
 
 
 def luminance(rgb8: np.ndarray) -> np.ndarray:
@@ -31,15 +36,43 @@ def resize_mask_plain(mask: np.ndarray, w: int, h: int) -> np.ndarray:
     return np.clip(resize_float(mask, w, h), 0.0, 1.0)
 
 
+#: Up to this radius a box mean is a sum of shifted slices (vectorised adds, ~20× faster
+#: than running sums, whose float32 scans run element by element); wider, running sums.
+SHIFTED_SUM_RADIUS = 8
+
+
 def box(a: np.ndarray, r: int) -> np.ndarray:
-    """Mean over a (2r+1)² window with edge clamping: two running sums, float32."""
+    """Mean over a (2r+1)² window with edge clamping, float32."""
     k = 2 * r + 1
-    c = np.cumsum(np.pad(a, ((r + 1, r), (0, 0)), mode="edge"), axis=0, dtype=np.float32)
-    v = c[k:] - c[:-k]
-    c = np.cumsum(np.pad(v.T, ((r + 1, r), (0, 0)), mode="edge"), axis=0, dtype=np.float32)
-    out = (c[k:] - c[:-k]).T
+    if r > SHIFTED_SUM_RADIUS:
+        c = np.cumsum(np.pad(a, ((r + 1, r), (0, 0)), mode="edge"), axis=0, dtype=np.float32)
+        v = c[k:] - c[:-k]
+        c = np.cumsum(np.pad(v.T, ((r + 1, r), (0, 0)), mode="edge"), axis=0, dtype=np.float32)
+        out = (c[k:] - c[:-k]).T
+    else:
+        h, w = a.shape
+        p = np.pad(a.astype(np.float32, copy=False), r, mode="edge")
+        v = p[:h].copy()
+        for i in range(1, k):
+            v += p[i : i + h]
+        out = v[:, :w].copy()
+        for i in range(1, k):
+            out += v[:, i : i + w]
     out *= np.float32(1.0 / (k * k))
     return np.ascontiguousarray(out)
+
+
+def guided_coefficients(
+    mask_low: np.ndarray, guide_low: np.ndarray, *, radius: int = 2, eps: float = 1e-3
+) -> tuple[np.ndarray, np.ndarray]:
+    """The window-averaged a, b of q = a·I + b, fitted on the reduced grid."""
+    mean_i = box(guide_low, radius)
+    mean_p = box(mask_low, radius)
+    cov_ip = box(guide_low * mask_low, radius) - mean_i * mean_p
+    var_i = box(guide_low * guide_low, radius) - mean_i * mean_i
+    a = cov_ip / (var_i + np.float32(eps))
+    b = mean_p - a * mean_i
+    return box(a, radius), box(b, radius)
 
 
 def guided_upsample(
@@ -52,13 +85,55 @@ def guided_upsample(
         s = (WORK_PIXELS / (h * w)) ** 0.5
         w, h = max(1, int(w * s)), max(1, int(h * s))
         mask_low = resize_float(mask_low, w, h, smooth=False)
-    guide_low = resize_float(guide_full, w, h, smooth=False)
-    mean_i = box(guide_low, radius)
-    mean_p = box(mask_low, radius)
-    cov_ip = box(guide_low * mask_low, radius) - mean_i * mean_p
-    var_i = box(guide_low * guide_low, radius) - mean_i * mean_i
-    a = cov_ip / (var_i + np.float32(eps))
-    b = mean_p - a * mean_i
-    out = resize_float(box(a, radius), big_w, big_h) * guide_full
-    out += resize_float(box(b, radius), big_w, big_h)
-    return np.clip(out, 0.0, 1.0, out=out)
+    a, b = guided_coefficients(mask_low, reduce_guide(guide_full, w, h), radius=radius, eps=eps)
+    if big_h < h or big_w < w:  # not an upsampling: Pillow's resize averages what it drops
+        out = resize_float(a, big_w, big_h) * guide_full + resize_float(b, big_w, big_h)
+        return np.clip(out, 0.0, 1.0, out=out)
+    # bilinear taps of every full-res column and row on the grid, as Pillow's would be
+    j0, j1, wx = _taps(big_w, w)
+    i0, i1, wy = _taps(big_h, h)
+    a_x = a[:, j0] * (1 - wx) + a[:, j1] * wx
+    b_x = b[:, j0] * (1 - wx) + b[:, j1] * wx
+    out = np.empty((big_h, big_w), np.float32)
+    for y in range(0, big_h, STRIP_ROWS):
+        rows = slice(y, min(big_h, y + STRIP_ROWS))
+        top, bottom = i0[rows], i1[rows]
+        w1 = wy[rows, None]
+        w0 = 1 - w1
+        q = out[rows]
+        np.multiply(a_x[top], w0, out=q)
+        q += a_x[bottom] * w1
+        q *= guide_full[rows]
+        q += b_x[top] * w0
+        q += b_x[bottom] * w1
+        np.clip(q, 0.0, 1.0, out=q)
+    return out
+
+
+def reduce_guide(guide_full: np.ndarray, w: int, h: int) -> np.ndarray:
+    """The guide averaged down to w×h: whole k×k blocks in numpy first (k the integer part
+    of the scale), then Pillow's box filter on what is left, a small picture."""
+    big_h, big_w = guide_full.shape
+    k = max(1, min(big_h // max(1, h), big_w // max(1, w)))
+    small = block_mean(guide_full, k, big_h // k, big_w // k) if k > 1 else guide_full
+    if small.shape == (h, w):
+        return np.ascontiguousarray(small, dtype=np.float32)
+    return resize_float(small, w, h, smooth=False)
+
+
+def block_mean(a: np.ndarray, k: int, gh: int, gw: int) -> np.ndarray:
+    """Means of the k×k blocks of `a` (a remainder of fewer than k rows or columns at the
+    bottom and right belongs to no block)."""
+    rows = a[: gh * k, : gw * k].reshape(gh, k, gw * k).sum(axis=1, dtype=np.float32)
+    out = rows.reshape(gh, gw, k).sum(axis=2, dtype=np.float32)
+    out *= np.float32(1.0 / (k * k))
+    return out
+
+
+def _taps(n: int, cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each of n full-res positions: the two grid cells around its centre and the
+    weight of the second, clamped at the borders."""
+    c = np.clip((np.arange(n, dtype=np.float64) + 0.5) * (cells / n) - 0.5, 0, cells - 1)
+    first = np.minimum(c.astype(np.intp), max(0, cells - 2))
+    second = np.minimum(first + 1, cells - 1)
+    return first, second, (c - first).astype(np.float32)

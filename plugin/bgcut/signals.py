@@ -1,11 +1,15 @@
-"""Ctrl+C and SIGTERM as a user means them: the first stops sending, the second stops waiting.
+"""Ctrl+C and SIGTERM as a user means them: the first stops sending, the second stops waiting,
+a third ends the process there and then.
 
 Answers already on their way are paid for, so after the first signal they are still
-received, kept and written; only a second signal leaves them behind.
+received, kept and written; only a second signal leaves them behind. A third one is for
+work already under way on this machine (decoding, writing a large file): outputs are
+written aside and renamed in, so ending the process then leaves no half-written file.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -47,7 +51,13 @@ def stop_on_signals(cancel: Cancel, say: Callable[[str], None]) -> Iterator[Stop
             )
         elif not cancel.is_abandoned():
             cancel.abandon()
-            say("bgcut: not waiting for the answers in flight; any that still arrive are not written.")
+            say(
+                "bgcut: not waiting for the answers in flight (the service may still charge for "
+                "them). Press Ctrl+C once more to stop at once."
+            )
+        else:
+            say("bgcut: stopped at once; every file is whole or absent (writes are atomic).")
+            os._exit(128 + stopped.signum)
 
     previous = {sig: signal.signal(sig, handle) for sig in REASONS}
     try:

@@ -21,7 +21,10 @@ RUNTIME_DEPS = ("numpy", "pillow", "requests")
 LOCAL_ENGINE_DEPS = ("onnxruntime",)
 #: Blender bundles numpy and requests but not Pillow; its wheels ship inside the extension.
 BLENDER_PILLOW = "pillow==11.3.0"
-BLENDER_PYTHONS = ("3.11", "3.13")  # Blender 4.2 .. 5.0, and 5.1+
+#: Every Python a Blender 4.2+ runs: official builds use 3.11 (4.2 .. 5.0) and 3.13 (5.1+),
+#: Linux distributions' builds the system Python (3.12, 3.13, 3.14 today). Blender accepts
+#: the extension on the Pythons its wheels cover, so no version is written in the manifest.
+BLENDER_PYTHONS = ("3.11", "3.12", "3.13", "3.14")
 BLENDER_PLATFORMS = {
     "linux-x64": ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64"],
     "windows-x64": ["win_amd64"],

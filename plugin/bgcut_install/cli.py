@@ -124,6 +124,8 @@ def list_hosts(hosts: list[Host]) -> int:
 def _state(target: Path) -> str:
     """One phrase for --list: what bgcut finds at its target."""
     record = placement.installed(target)
+    if record is not None and record.get("uninstalled"):
+        return "bgcut not installed (uninstalled; your own files are kept there)"
     if record is not None:
         return f"bgcut {record.get('version')} installed"
     what = placement.foreign(target)
@@ -197,7 +199,7 @@ def _kept(paths: list[str] | None, verb: str = "kept") -> str:
 
 def _uninstall(host: Host, dry_run: bool) -> None:
     placement.check_removable(host.target)
-    if placement.installed(host.target) is None:
+    if not placement.holds_install(host.target):
         print(f"{host.label}: bgcut is not installed there; nothing to remove.")
         return
     if dry_run:

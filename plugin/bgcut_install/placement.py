@@ -38,6 +38,12 @@ def installed(target: Path) -> dict | None:
     return record if isinstance(record, dict) and "version" in record else None
 
 
+def holds_install(target: Path) -> bool:
+    """bgcut's files are there (not only a folder it emptied, holding the user's own)."""
+    record = installed(target)
+    return record is not None and not record.get("uninstalled")
+
+
 def _is_link(path: Path) -> bool:
     """A symbolic link, or on Windows a junction, which is a link all the same."""
     return path.is_symlink() or bool(getattr(path, "is_junction", lambda: False)())
@@ -221,6 +227,9 @@ def uninstall(target: Path) -> list[str] | None:
     else:
         kept = user_files(target)
         _remove_ours(target, record)
+        if kept:  # the folder stays for the user's files: still bgcut's to install into again
+            emptied = {"version": record["version"], "files": [], "folders": [], "uninstalled": True}
+            (target / STAMP).write_text(json.dumps(emptied, indent=1), encoding="utf-8")
     if not os.path.lexists(target):
         _remove_empty([Path(p) for p in record.get("created_dirs", [])])
     return kept

@@ -94,6 +94,61 @@ def save(image, name):
     }
 
 
+def node_box(n):
+    from bl_ext.user_default.bgcut import actions
+
+    return list(actions.node_box(n))
+
+
+def cut_job(source):
+    """The UI's worker (what the modal operator polls), stopped the way Esc stops it."""
+    from bl_ext.user_default.bgcut import actions, preferences
+
+    prefs = preferences.get()
+    px, linear = actions.read_source(source)
+    job_ = actions.CutJob(px, linear, actions.options_from(prefs), actions.engine_from(prefs))
+    out = {"stages": [], "running_listed": job_ in actions.CutJob.running}
+    start = time.monotonic()
+    while time.monotonic() - start < job.get("stop_after", 1.0):
+        out["stages"].append(job_.status())
+        time.sleep(0.1)
+    stop_at = time.monotonic()
+    job_.stop()
+    while not job_.done:
+        time.sleep(0.01)
+    out["stop_seconds"] = time.monotonic() - stop_at
+    out["cancelled"] = job_.cancelled
+    out["result"] = job_.result is not None
+    job_.close()
+    out["running_after"] = len(actions.CutJob.running)
+    time.sleep(job.get("linger", 0))  # the answer may still land: it goes to the cache
+    out["error"] = f"{type(job_.error).__name__}: {job_.error}" if job_.error else None
+    out["cancelled_text"] = actions.CANCELLED_TEXT
+    out["images_after_stop"] = sorted(im.name for im in bpy.data.images if im.source != "VIEWER")
+    if job.get("redo"):
+        bpy.ops.image.bgcut_remove_background(image=source.name, output="RGBA")
+    return out
+
+
+def undo_round(source):
+    """Cut, then undo and redo: the packed result must come back with the same pixels."""
+    override, area = editor("image")
+    out = {}
+    with override:
+        area.spaces.active.image = source
+        bpy.ops.ed.undo_push(message="before")
+        bpy.ops.image.bgcut_remove_background(output="RGBA")
+        bpy.ops.ed.undo_push(message="cut")
+        out["after_cut"] = float(pixels_of(bpy.data.images["Photo cut"]).sum())
+        bpy.ops.ed.undo()
+        out["after_undo"] = "Photo cut" in bpy.data.images
+        bpy.ops.ed.redo()
+        im = bpy.data.images.get("Photo cut")
+        out["after_redo"] = float(pixels_of(im).sum()) if im else None
+        out["packed_after_redo"] = bool(im and im.packed_file)
+    return out
+
+
 try:
     bpy.context.preferences.system.use_online_access = bool(job.get("online", True))
     if job.get("zip"):
@@ -130,12 +185,22 @@ try:
             with override:
                 area.spaces.active.image = source
                 bpy.ops.image.bgcut_remove_background(**job.get("args", {}))
+            report["editor_shows"] = area.spaces.active.image.name
         elif action == "image_op_by_name":
             bpy.ops.image.bgcut_remove_background(image="Photo", **job.get("args", {}))
         elif action == "node_op":
             override, area = editor("node")
             with override:
-                bpy.ops.node.bgcut_remove_background(**job.get("args", {}))
+                for args in job.get("steps", [job.get("args", {})]):
+                    tree.nodes.active = node  # the user clicks the source node again
+                    bpy.ops.node.bgcut_remove_background(**args)
+            report["node_boxes"] = {n.name: node_box(n) for n in tree.nodes}
+            report["selected"] = sorted(n.name for n in tree.nodes if n.select)
+            report["active"] = tree.nodes.active.name if tree.nodes.active else None
+        elif action == "cut_job":
+            report["job"] = cut_job(source)
+        elif action == "undo":
+            report["undo"] = undo_round(source)
         elif action == "function":
             from bl_ext.user_default.bgcut import actions
 
@@ -145,6 +210,7 @@ try:
         report["ok"] = False
         report["error"] = f"{type(exc).__name__}: {exc}"
     report["seconds"] = time.time() - t0
+    source = bpy.data.images["Photo"]  # undo reloads datablocks: find it again
     report["after"] = snapshot()
     report["source_unchanged"] = bool(np.array_equal(pixels_of(source), src_pixels))
     report["images"] = {}
@@ -171,6 +237,13 @@ try:
     if job.get("save_blend"):
         bpy.ops.wm.save_as_mainfile(filepath=str(work / "scene.blend"))
         bpy.ops.wm.save_userpref()
+    if job.get("reload"):  # the packed result, read back from the saved .blend
+        bpy.ops.wm.save_as_mainfile(filepath=str(work / "reload.blend"))
+        bpy.ops.wm.open_mainfile(filepath=str(work / "reload.blend"))
+        report["reloaded"] = {}
+        for im in bpy.data.images:
+            if im.name.endswith(" cut") or im.name.endswith(" mask"):
+                report["reloaded"][im.name] = save(im, "reloaded_" + im.name.replace(" ", "_"))
 except Exception:  # noqa: BLE001
     report["crash"] = traceback.format_exc()
 (work / "report.json").write_text(json.dumps(report, indent=1, default=str))

@@ -49,6 +49,21 @@ def dump(image, tag):
     return out
 
 
+def dump_selection(image, tag):
+    """The image's selection as an image-sized Y u8 file, or None when nothing is selected."""
+    if Gimp.Selection.is_empty(image):
+        return None
+    w, h = image.get_width(), image.get_height()
+    data = (
+        image.get_selection()
+        .get_buffer()
+        .get(Gegl.Rectangle.new(0, 0, w, h), 1.0, "Y u8", Gegl.AbyssPolicy.CLAMP)
+    )
+    name = f"{tag}-selection.raw"
+    open(IO + name, "wb").write(bytes(data))
+    return name
+
+
 image = load(job["input"])
 if job.get("precision"):
     image.convert_precision(getattr(Gimp.Precision, job["precision"]))
@@ -75,9 +90,10 @@ if job.get("selection"):
     image.select_rectangle(Gimp.ChannelOps.REPLACE, *job["selection"])
 image.set_selected_layers(selected)
 before = dump(image, "before")
+selection_before = dump_selection(image, "before")
 
 proc = Gimp.get_pdb().lookup_procedure(job.get("proc", "plug-in-bgcut-remove-background"))
-report = {"found": proc is not None, "before": before}
+report = {"found": proc is not None, "before": before, "selection_before": selection_before}
 if proc is not None:
     cfg = proc.create_config()
     cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
@@ -93,6 +109,8 @@ if proc is not None:
     report["status"] = res.index(0).value_nick
     report["message"] = res.index(1) if res.length() > 1 else None
     report["after"] = dump(image, "after")
+    report["selection_after"] = dump_selection(image, "after")
+    report["size"] = [image.get_width(), image.get_height()]
     if job.get("export"):
         Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(IO + job["export"]), None)
 json.dump(report, open(IO + "report.json", "w"), indent=1, default=str)

@@ -15,9 +15,16 @@ HOSTS = Path(__file__).resolve().parent
 REPO = HOSTS.parent.parent
 
 
-def gimp_root(flavour: str = "full") -> Path:
+# the GIMP lines CI runs: Debian trixie's GIMP 3.0.x (Python 3.13) and forky's 3.2.x (Python 3.14)
+SUITES = {"3.0": "trixie", "3.2": "forky"}
+
+
+def gimp_root(flavour: str = "full", version: str = "3.0") -> Path:
     out = subprocess.run(
-        ["bash", str(HOSTS / "gimp_root.sh"), flavour], capture_output=True, text=True, timeout=1200
+        ["bash", str(HOSTS / "gimp_root.sh"), flavour, SUITES[version]],
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     if out.returncode != 0:
         raise RuntimeError(f"building the GIMP root failed:\n{out.stderr[-3000:]}")
@@ -46,6 +53,14 @@ class GimpRun:
     def pixels(self, layer: dict, dtype=np.uint8) -> np.ndarray:
         raw = np.fromfile(self.io / layer["pixels"], dtype=dtype)
         return raw.reshape(layer["h"], layer["w"], 4)
+
+    def selection(self, when: str = "after") -> np.ndarray | None:
+        """The image's selection (H×W, 255 = selected), None when nothing was selected."""
+        name = self.report[f"selection_{when}"]
+        if name is None:
+            return None
+        w, h = self.report["size"]
+        return np.fromfile(self.io / name, dtype=np.uint8).reshape(h, w)
 
     def mask(self, layer: dict) -> np.ndarray:
         return np.fromfile(self.io / layer["mask"], dtype=np.uint8).reshape(layer["h"], layer["w"])

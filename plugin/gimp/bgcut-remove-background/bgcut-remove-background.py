@@ -31,6 +31,22 @@ OUTPUTS = (
     ),
     ("rgba-layer", "New cut-out layer", "Add a new layer '<name> (cut)' above, with the background removed"),
     ("mask-layer", "New mask layer", "Add a new grayscale layer holding the mask"),
+    (
+        "selection",
+        "Select subject",
+        "Make the subject the image's selection (see Selection mode); the layer is untouched",
+    ),
+)
+SELECTION_MODES = (
+    ("replace", "Replace the selection", "The subject becomes the selection"),
+    ("add", "Add to the selection", "The subject is added to the current selection"),
+    ("subtract", "Subtract from the selection", "The subject is taken out of the current selection"),
+    ("intersect", "Intersect with the selection", "Keep only the selection's part of the subject"),
+)
+RETURN_FORMATS = (
+    ("webp-lossless", "WebP lossless", "Smallest download with no loss"),
+    ("png", "PNG", "Lossless PNG"),
+    ("webp-quality", "WebP with a quality", "Lossy WebP at the WebP quality below"),
 )
 QUALITIES = (
     ("High", "High", "Best edges, slowest"),
@@ -43,14 +59,30 @@ ENGINES = (
     ("local", "Offline model", "u2netp on this computer: no key, no upload"),
 )
 
+# what the dialog shows; return-type and max-resolution stay for scripts (pixels, free text)
+DIALOG = (
+    "output",
+    "selection-mode",
+    "quality",
+    "return-format",
+    "webp-quality",
+    "max-megapixels",
+    "selection-only",
+    "engine",
+    "decontaminate",
+)
+
 
 def run(procedure, run_mode, image, drawables, config, data):
     """Module-level run function: the work is in bgcut_gimp_action."""
-    import bgcut_gimp_action as action
-    import gimpfu_compat as gf
+    try:
+        import bgcut_gimp_action as action
+        import gimpfu_compat as gf
+    except ImportError as exc:  # registered anyway: say how to fix it instead of crashing
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(_missing(exc)))
 
     interactive = run_mode == Gimp.RunMode.INTERACTIVE
-    if interactive and not gf.show_dialog(procedure, config):
+    if interactive and not gf.show_dialog(procedure, config, DIALOG):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     try:
         action.remove_background(
@@ -66,6 +98,15 @@ def run(procedure, run_mode, image, drawables, config, data):
         )
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(text))
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
+def _missing(exc: ImportError) -> str:
+    """One sentence naming the command that vendors the packages for this very Python."""
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    return (
+        f"bgcut cannot import {exc.name or 'its packages'} in GIMP's Python {version}: run "
+        f"`python3 install.py --gimp --gimp-python {version}` in the bgcut folder, then restart GIMP."
+    )
 
 
 class BgcutRemoveBackground(Gimp.PlugIn):
@@ -87,8 +128,9 @@ class BgcutRemoveBackground(Gimp.PlugIn):
         proc.set_documentation(
             "Remove the background of the selected layers with BackgroundCut",
             "Cuts out the subject of each selected layer and adds the result as a layer mask, "
-            "a new cut-out layer or a new mask layer, at the layer's full size. The original "
-            "pixels are never changed. Needs a BackgroundCut API key (bgcut config --set-key).",
+            "a new cut-out layer, a new mask layer or the image's selection (Select subject), "
+            "at the layer's full size. The original pixels are never changed. Needs a "
+            "BackgroundCut API key (bgcut config --set-key) or the offline engine.",
             name,
         )
         proc.set_attribution("bgcut", "bgcut", "2026")
@@ -97,11 +139,17 @@ class BgcutRemoveBackground(Gimp.PlugIn):
         proc.add_choice_argument(
             "quality", "_Quality", "BackgroundCut quality", _choice(QUALITIES), "Medium", rw
         )
-        proc.add_string_argument("return-type", "Return _type", "PNG, WEBP or WEBP_1 .. WEBP_100", "WEBP", rw)
+        proc.add_string_argument(
+            "return-type",
+            "Return _type",
+            "For scripts: PNG, WEBP or WEBP_1 .. WEBP_100; when set it wins over Return format",
+            "",
+            rw,
+        )
         proc.add_int_argument(
             "max-resolution",
             "_Max resolution",
-            "Pixels sent at most (the result is always full size)",
+            "For scripts: pixels sent at most; the smaller of this and Size limit applies",
             1,
             12_000_000,
             12_000_000,
@@ -110,7 +158,43 @@ class BgcutRemoveBackground(Gimp.PlugIn):
         proc.add_boolean_argument(
             "selection-only", "Selection o_nly", "Cut only the selection's bounds", False, rw
         )
-        proc.add_choice_argument("engine", "_Engine", "Who cuts", _choice(ENGINES), "auto", rw)
+        proc.add_choice_argument("engine", "En_gine", "Who cuts", _choice(ENGINES), "auto", rw)
+        proc.add_choice_argument(
+            "selection-mode",
+            "Selection mo_de",
+            "How Select subject combines with the current selection",
+            _choice(SELECTION_MODES),
+            "replace",
+            rw,
+        )
+        proc.add_choice_argument(
+            "return-format",
+            "Return _format",
+            "How BackgroundCut sends the cut back",
+            _choice(RETURN_FORMATS),
+            "webp-lossless",
+            rw,
+        )
+        proc.add_int_argument(
+            "webp-quality", "WebP qualit_y", "Used with 'WebP with a quality' (1-100)", 1, 100, 90, rw
+        )
+        proc.add_double_argument(
+            "max-megapixels",
+            "Size limit (megapi_xels)",
+            "Larger pictures are sent downscaled to this; the result is always full size",
+            0.01,
+            12.0,
+            12.0,
+            rw,
+        )
+        proc.add_boolean_argument(
+            "decontaminate",
+            "Decontaminate edge colo_urs",
+            "Where bgcut builds the cut-out itself (offline model, very large layers, 16/32-bit), "
+            "estimate the subject's colour at its soft edge so the old background does not show",
+            True,
+            rw,
+        )
         return proc
 
 

@@ -14,7 +14,9 @@ import gimpfu_compat as gf
 from bgcut import config as bgcut_config
 from bgcut.errors import BgcutError, MissingKeyError
 
-OUTPUTS = ("layer-mask", "rgba-layer", "mask-layer")
+OUTPUTS = ("layer-mask", "rgba-layer", "mask-layer", "selection")
+SELECTION_MODES = ("replace", "add", "subtract", "intersect")
+RETURN_FORMATS = {"png": "PNG", "webp-lossless": "WEBP", "webp-quality": "WEBP_{q}"}
 
 
 class UserFacingError(Exception):
@@ -27,6 +29,7 @@ class Settings:
     options: bgcut.CutOptions
     selection_only: bool
     engine: str = "auto"
+    selection_mode: str = "replace"
 
 
 @dataclass
@@ -38,20 +41,26 @@ class Job:
 
 
 def settings_from(config) -> Settings:
+    """The dialog's words (a format choice, megapixels) or a script's (free-text return
+    type, pixels): a return type typed in wins; the smaller size limit applies."""
+    get = config.get_property
+    fmt = RETURN_FORMATS.get(get("return-format"), "WEBP").format(q=int(get("webp-quality")))
+    pixels = min(int(get("max-resolution")), round(float(get("max-megapixels")) * 1_000_000))
     try:
         options = bgcut.CutOptions(
-            quality=config.get_property("quality"),
-            return_type=(config.get_property("return-type") or bgcut.CutOptions.return_type).strip(),
-            max_resolution=int(config.get_property("max-resolution")),
+            quality=get("quality"),
+            return_type=(get("return-type") or "").strip() or fmt,
+            max_resolution=max(pixels, 1),
+            decontaminate=bool(get("decontaminate")),
         )
     except BgcutError as exc:
         raise UserFacingError(str(exc)) from None
-    output = config.get_property("output")
+    output, mode = get("output"), get("selection-mode")
     if output not in OUTPUTS:
         raise UserFacingError(f"Unknown output {output!r}: use one of {', '.join(OUTPUTS)}.")
-    return Settings(
-        output, options, bool(config.get_property("selection-only")), config.get_property("engine")
-    )
+    if mode not in SELECTION_MODES:
+        raise UserFacingError(f"Unknown selection mode {mode!r}: use one of {', '.join(SELECTION_MODES)}.")
+    return Settings(output, options, bool(get("selection-only")), get("engine"), mode)
 
 
 def remove_background(image, drawables: list, settings: Settings, *, interactive: bool) -> None:
@@ -67,20 +76,26 @@ def remove_background(image, drawables: list, settings: Settings, *, interactive
     comp = gf.component(image)
     with gf.progress("Removing background") as step:
         for n, job in enumerate(jobs):
+            where = f"'{job.layer.get_name()}'" + (f" ({n + 1}/{len(jobs)})" if len(jobs) > 1 else "")
+            step(n / len(jobs), f"{where}: preparing")
             job.pixels = gf.read_rgba(job.layer, job.rect, comp)
-            base, share = n / len(jobs), 1.0 / len(jobs)
+            base, share = n / len(jobs), 0.95 / len(jobs)
             try:
                 job.cut = bgcut.remove_background(
                     job.pixels,
                     settings.options,
                     engine=engine,
-                    progress=lambda f, _t, b=base, s=share: step(b + f * s),
+                    progress=lambda f, t, b=base, s=share, w=where: step(b + f * s, f"{w}: {t}"),
                 )
             except BgcutError as exc:
                 raise UserFacingError(f"{exc} Nothing was changed.") from None
-    with gf.undo_group(image):
-        for job in jobs:
-            _write(image, job, settings.output, comp)
+        step(0.97, "Writing the result")
+        with gf.undo_group(image):
+            if settings.output == "selection":
+                gf.select_masks(image, [_placed(job) for job in jobs], settings.selection_mode)
+            else:
+                for job in jobs:
+                    _write(image, job, settings.output, comp)
     gf.flush()
 
 
@@ -119,6 +134,12 @@ def _engine(kind: str, interactive: bool):
         return bgcut.make_engine(kind)
     except BgcutError as exc:
         raise UserFacingError(str(exc)) from None
+
+
+def _placed(job: Job):
+    """The job's mask and where it sits in the image."""
+    ox, oy = gf.offsets(job.layer)
+    return job.cut.mask, (ox + job.rect[0], oy + job.rect[1])
 
 
 def _write(image, job: Job, output: str, comp: str) -> None:

@@ -109,6 +109,33 @@ def set_mask(layer, mask: np.ndarray, rect: tuple[int, int, int, int]) -> None:
     _write(lmask, rect, "Y u8", mask)
 
 
+_SELECT_OPS = {
+    "replace": Gimp.ChannelOps.REPLACE,
+    "add": Gimp.ChannelOps.ADD,
+    "subtract": Gimp.ChannelOps.SUBTRACT,
+    "intersect": Gimp.ChannelOps.INTERSECT,
+}
+
+
+def select_masks(image, masks: list[tuple[np.ndarray, tuple[int, int]]], mode: str) -> None:
+    """Combine the masks (each placed at its image position) as one subject with the
+    image's selection, the way the selection tools do (an undoable step), through a
+    channel that is removed again."""
+    iw, ih = image.get_width(), image.get_height()
+    full = np.zeros((ih, iw), np.uint8)
+    for mask, (x, y) in masks:
+        h, w = mask.shape
+        x1, y1, x2, y2 = max(x, 0), max(y, 0), min(x + w, iw), min(y + h, ih)
+        if x2 > x1 and y2 > y1:
+            part = mask[y1 - y : y2 - y, x1 - x : x2 - x]
+            np.maximum(full[y1:y2, x1:x2], part, out=full[y1:y2, x1:x2])
+    channel = Gimp.Channel.new(image, "bgcut subject", iw, ih, 50.0, Gegl.Color.new("black"))
+    image.insert_channel(channel, None, 0)
+    _write(channel, (0, 0, iw, ih), "Y u8", full)
+    image.select_item(_SELECT_OPS[mode], channel)
+    image.remove_channel(channel)
+
+
 @contextmanager
 def undo_group(image):
     image.undo_group_start()
@@ -120,15 +147,20 @@ def undo_group(image):
 
 @contextmanager
 def progress(text: str):
+    """GIMP's progress bar; yields step(fraction, text=None), the text shown when it changes."""
     Gimp.progress_init(text)
+    shown = [text]
+
+    def step(fraction: float, what: str | None = None) -> None:
+        if what and what != shown[0]:
+            Gimp.progress_set_text(what)
+            shown[0] = what
+        Gimp.progress_update(max(0.0, min(1.0, fraction)))
+
     try:
-        yield lambda fraction: Gimp.progress_update(max(0.0, min(1.0, fraction)))
+        yield step
     finally:
         Gimp.progress_end()
-
-
-def progress_text(text: str) -> None:
-    Gimp.progress_set_text(text)
 
 
 def message(text: str) -> None:
@@ -181,11 +213,12 @@ def ask_for_key() -> str | None:
     return key if ok and key else None
 
 
-def show_dialog(procedure, config) -> bool:
-    """GIMP's own procedure dialog for the arguments; False when cancelled."""
+def show_dialog(procedure, config, names=None) -> bool:
+    """GIMP's own procedure dialog for the arguments `names` (all when None); False when
+    cancelled."""
     GimpUi, _ = _ui()
     dialog = GimpUi.ProcedureDialog.new(procedure, config, "Remove Background")
-    dialog.fill(None)
+    dialog.fill(list(names) if names else None)
     ok = dialog.run()
     dialog.destroy()
     return bool(ok)

@@ -1,0 +1,27 @@
+"""The quick PNG the Blender extension packs its results from (bgcut.writing): lossless
+for 8-bit RGBA and grey, from uint8 or 0..1 floats, across band boundaries."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from bgcut.writing import png_bytes
+from PIL import Image
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 4), (255, 3, 4), (256, 5, 4), (513, 7, 4), (300, 257)])
+def test_png_bytes_round_trips_exactly(shape):
+    px = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    for given in (px, px.astype(np.float32) / 255):
+        im = Image.open(io.BytesIO(png_bytes(given)))
+        assert im.mode == ("L" if len(shape) == 2 else "RGBA")
+        assert np.array_equal(np.asarray(im), px)
+
+
+def test_png_bytes_clips_floats_and_refuses_other_shapes():
+    px = np.array([[[-0.5, 0.5, 1.5, 1.0]]], np.float32)
+    assert np.asarray(Image.open(io.BytesIO(png_bytes(px)))).tolist() == [[[0, 128, 255, 255]]]
+    with pytest.raises(ValueError):
+        png_bytes(np.zeros((2, 2, 3), np.uint8))
