@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import multiprocessing as mp
-import os
 import sys
 import time
 
@@ -23,30 +22,10 @@ from bgcut.emulator.server import _render
 from bgcut.options import CutOptions
 from bgcut.source import load_source
 from bgcut.upload import MAX_UPLOAD_BYTES, prepare_upload
-from common import table, write_json
+from common import peak_since_reset, reset_peak, table, write_json
 from PIL import Image
 
 LIMIT = 12_000_000
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def reset_peak() -> float:
-    """Reset this process's peak RSS (Linux clear_refs) and return the current RSS."""
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
-    return rss_mb()
-
-
-def peak_since_reset() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM")
 
 
 def service_answer(upload_bytes: bytes, return_type: str) -> bytes:

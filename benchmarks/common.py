@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 from pathlib import Path
@@ -15,6 +16,28 @@ RESULTS = ROOT / "results"
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (MB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    """This process's resident memory now (MB)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def reset_peak() -> float:
+    """Reset this process's peak RSS (Linux clear_refs) and return the current RSS, so
+    `peak_since_reset() - reset_peak()` is what one step added."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    return rss_mb()
+
+
+def peak_since_reset() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
 
 
 def table(title: str, header: list[str], rows: list[list[object]]) -> str:

@@ -27,32 +27,12 @@ import bgcut
 import numpy as np
 from bgcut.local import LocalEngine
 from bgcut.model import find_model, load_verified
-from common import table, write_json
+from common import peak_since_reset, reset_peak, table, write_json
 from imagery import iou
 from PIL import Image
 from realphotos import Photo, all_photos
 
 BIG_MP = 12.0
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def reset_peak() -> float:
-    """Reset this process's peak RSS (Linux clear_refs) and return the current RSS."""
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
-    return rss_mb()
-
-
-def peak_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM")
 
 
 def upscaled(photo: Photo, megapixels: float) -> Photo:
@@ -80,7 +60,7 @@ def measure(cut, rgb: np.ndarray) -> tuple[np.ndarray, float, float, float]:  # 
     start, cpu = time.perf_counter(), time.process_time()
     alpha = cut(rgb)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return alpha, seconds, cpu, peak_mb() - before
+    return alpha, seconds, cpu, peak_since_reset() - before
 
 
 def main() -> None:
