@@ -8,15 +8,14 @@
 # The root is cached outside the repo (BGCUT_HOST_CACHE, default /var/cache/bgcut) and
 # rebuilt only when its stamp file is missing.
 set -euo pipefail
+source "$(dirname "$0")/debian_root.sh"
 flavour="${1:-full}" suite="${2:-trixie}"
 cache="${BGCUT_HOST_CACHE:-/var/cache/bgcut}"
 case "$suite" in
-  trixie) root="$cache/gimp-root-$flavour" aptopt=() ;;
-  # the mirror's forky Release files are past their Valid-Until date
-  forky) root="$cache/gimp-root-forky-$flavour" aptopt=(--aptopt='Acquire::Check-Valid-Until "false"') ;;
+  trixie) root="$cache/gimp-root-$flavour" ;;
+  forky) root="$cache/gimp-root-forky-$flavour" ;;
   *) echo "unknown suite: $suite (trixie|forky)" >&2; exit 2 ;;
 esac
-stamp="$root/.bgcut-stamp"
 case "$flavour" in
   full) include="gimp,python3-gi,gir1.2-gimp-3.0,python3-numpy,python3-pil,python3-requests" ;;
   bare) include="gimp,python3-gi,gir1.2-gimp-3.0" ;;
@@ -25,24 +24,4 @@ case "$flavour" in
 esac
 stampline="$include"
 [[ "$suite" == trixie ]] || stampline="$suite $include"
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$stampline" ]]; then
-  echo "$root"; exit 0
-fi
-if ! command -v mmdebstrap >/dev/null; then
-  apt-get update >&2
-  apt-get install -y --no-install-recommends mmdebstrap debian-archive-keyring >&2
-fi
-mkdir -p "$cache"
-if mountpoint -q "$root/proc" 2>/dev/null; then
-  echo "refusing to rebuild $root: something is mounted under it" >&2; exit 1
-fi
-rm -rf "$root.tmp" "$root"
-mmdebstrap --variant=minbase --include="$include" "${aptopt[@]}" \
-  --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-  --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
-  --dpkgopt='path-include=/usr/share/locale/locale.alias' \
-  "$suite" "$root.tmp" http://deb.debian.org/debian >&2
-mkdir -p "$root.tmp/x/plugin" "$root.tmp/x/io" "$root.tmp/x/profile"
-echo "$stampline" > "$root.tmp/.bgcut-stamp"
-mv "$root.tmp" "$root"
-echo "$root"
+debian_root "$root" "$suite" "$include" "$stampline" x/plugin x/io x/profile
