@@ -47,7 +47,7 @@ def run_bgcut(img: np.ndarray, conn) -> None:  # type: ignore[no-untyped-def]
     answer = service_answer(upload.data, options.return_type)
     base = reset_peak()
     t0 = time.perf_counter()
-    cut = build_cutout(source, decode_answer(answer), options, upload.info)
+    cut = build_cutout(source, decode_answer(answer), options, upload.info, engine="backgroundcut")
     t_layers = time.perf_counter() - t0
     extra_layers = peak_since_reset() - base
     assert cut.rgba.shape[:2] == img.shape[:2]

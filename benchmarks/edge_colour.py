@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 from bgcut.cutout import build_cutout
-from bgcut.local import LocalEngine
+from bgcut.engines.local import LocalEngine
 from bgcut.options import CutOptions
 from bgcut.source import Source
 from common import RESULTS, table, write_json

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import bgcut
 import numpy as np
-from bgcut.local import LocalEngine
+from bgcut.engines.local import LocalEngine
 from bgcut.model import find_model, load_verified
 from common import peak_since_reset, reset_peak, table, write_json
 from imagery import iou
