@@ -112,3 +112,26 @@ def test_a_cutout_is_not_made_without_naming_its_engine():
     mask = np.zeros((2, 2), np.uint8)
     with pytest.raises(TypeError, match="engine"):
         Cutout(np.zeros((2, 2, 4), np.uint8), mask, None)
+
+
+def test_a_type_checker_sees_the_public_names_real_types(tmp_path):
+    """What an editor shows a user of the installed package (py.typed, TYPE_CHECKING)."""
+    (tmp_path / "user.py").write_text(
+        "import bgcut\n"
+        "reveal_type(bgcut.remove_background)\n"
+        "reveal_type(bgcut.make_engine())\n"
+        "bgcut.Cutout.no_such_thing\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-incremental", "--cache-dir", str(tmp_path / "cache"), "user.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = done.stdout
+    assert 'Revealed type is "def (image:' in out and "-> bgcut.cutout.Cutout" in out, out
+    assert 'Revealed type is "bgcut.engines.protocol.Engine"' in out, out
+    assert '"type[Cutout]" has no attribute "no_such_thing"' in out, out
+    assert "import-untyped" not in out, out

@@ -3,7 +3,7 @@ import from bgcut.engines (then this file goes)."""
 
 from __future__ import annotations
 
-from .engines.cloud import BackgroundCutEngine, check_shape
+from .engines.cloud import BackgroundCutEngine
 from .engines.protocol import Engine, Progress
 
-__all__ = ["BackgroundCutEngine", "Engine", "Progress", "check_shape"]
+__all__ = ["BackgroundCutEngine", "Engine", "Progress"]
