@@ -5,9 +5,11 @@ core, shipped inside the extension as the `bgcut` subpackage. When this Blender'
 is not one the bundled wheels cover, `compat` takes the operators' place and says so.
 """
 
+from types import ModuleType
+
 from . import compat, preferences
 
-_modules: list = []
+_modules: list[ModuleType] = []
 
 
 def register() -> None:

@@ -41,7 +41,7 @@ class _Unavailable:
     max_resolution: bpy.props.IntProperty(name="Max resolution")  # type: ignore[valid-type]
     image: bpy.props.StringProperty(name="Image")  # type: ignore[valid-type]
 
-    def execute(self, context):  # type: ignore[no-untyped-def]
+    def execute(self, context: bpy.types.Context) -> set[str]:
         self.report({"ERROR"}, missing_packages() or "Restart Blender to use bgcut.")
         return {"CANCELLED"}
 
@@ -58,7 +58,7 @@ class NODE_OT_bgcut_remove_background(_Unavailable, bpy.types.Operator):
     bl_idname = "node.bgcut_remove_background"
 
 
-def _image_menu(self, context) -> None:  # type: ignore[no-untyped-def]
+def _image_menu(self: bpy.types.Menu, context: bpy.types.Context) -> None:
     self.layout.separator()
     self.layout.operator(IMAGE_OT_bgcut_remove_background.bl_idname, text="Remove Background")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from multiprocessing.connection import Connection
 
 import bgcut
 import numpy as np
@@ -51,7 +52,7 @@ def images(n: int) -> list[np.ndarray]:
     return out
 
 
-def serve(conn, n: int, minute: float, service: float) -> None:  # type: ignore[no-untyped-def]
+def serve(conn: Connection, n: int, minute: float, service: float) -> None:
     """The emulator in its own process, as the real service is on its own machine."""
     with Emulator({KEY: n + 10}, minute=minute, base_limit=40, service_time=service) as emu:
         conn.send((emu.endpoint, emu.limits.origin))

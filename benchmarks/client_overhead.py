@@ -13,6 +13,9 @@ import io
 import multiprocessing as mp
 import sys
 import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
 
 import numpy as np
 from bgcut.answer import decode_answer
@@ -36,7 +39,7 @@ def service_answer(upload_bytes: bytes, return_type: str) -> bytes:
     return body
 
 
-def run_bgcut(img: np.ndarray, conn) -> None:  # type: ignore[no-untyped-def]
+def run_bgcut(img: np.ndarray, conn: Connection) -> None:
     options = CutOptions()
     source = load_source(img)
     base = reset_peak()
@@ -47,7 +50,7 @@ def run_bgcut(img: np.ndarray, conn) -> None:  # type: ignore[no-untyped-def]
     answer = service_answer(upload.data, options.return_type)
     base = reset_peak()
     t0 = time.perf_counter()
-    cut = build_cutout(source, decode_answer(answer), options, upload.info)
+    cut = build_cutout(source, decode_answer(answer), options, upload.info, engine="backgroundcut")
     t_layers = time.perf_counter() - t0
     extra_layers = peak_since_reset() - base
     assert cut.rgba.shape[:2] == img.shape[:2]
@@ -63,7 +66,7 @@ def run_bgcut(img: np.ndarray, conn) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def run_naive(img: np.ndarray, conn) -> None:  # type: ignore[no-untyped-def]
+def run_naive(img: np.ndarray, conn: Connection) -> None:
     t0 = time.perf_counter()
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="PNG")  # Pillow's default compression (6)
@@ -78,7 +81,7 @@ def run_naive(img: np.ndarray, conn) -> None:  # type: ignore[no-untyped-def]
     )
     base = reset_peak()
     t0 = time.perf_counter()
-    im = Image.open(io.BytesIO(answer))
+    im: Image.Image = Image.open(io.BytesIO(answer))
     im.load()
     if im.size != (img.shape[1], img.shape[0]):
         im = im.resize((img.shape[1], img.shape[0]), Image.Resampling.BILINEAR)
@@ -98,7 +101,7 @@ def run_naive(img: np.ndarray, conn) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def measure(fn, img: np.ndarray) -> dict:  # type: ignore[no-untyped-def]
+def measure(fn: Callable[[np.ndarray, Connection], None], img: np.ndarray) -> dict[str, Any]:
     parent, child = mp.Pipe()
     proc = mp.get_context("fork").Process(target=fn, args=(img, child))
     proc.start()
@@ -113,7 +116,7 @@ def main(sizes: list[float]) -> None:
     rows, records = [], []
     for megapixels in sizes:
         img = mosaic(megapixels, seed=int(megapixels))
-        best = {"bgcut": None, "naive": None}
+        best: dict[str, dict[str, Any]] = {}
         for name, fn in (("bgcut", run_bgcut), ("naive", run_naive)):
             runs = [measure(fn, img) for _ in range(3)]
             best[name] = min(runs, key=lambda r: r["prep"] + r["layers"])

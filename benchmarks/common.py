@@ -6,6 +6,7 @@ import json
 import os
 import resource
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -40,7 +41,7 @@ def peak_since_reset() -> float:
     raise RuntimeError("no VmHWM")
 
 
-def table(title: str, header: list[str], rows: list[list[object]]) -> str:
+def table(title: str, header: list[str], rows: Sequence[Sequence[object]]) -> str:
     cells = [header] + [[_fmt(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]

@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 from bgcut.cutout import build_cutout
-from bgcut.local import LocalEngine
+from bgcut.engines.local import LocalEngine
 from bgcut.options import CutOptions
 from bgcut.source import Source
 from common import RESULTS, table, write_json
@@ -133,7 +133,8 @@ def _quality(photos: list, estimators: dict[str, Estimator]) -> list[dict]:
     records = []
     for seed, (name, rgb, mask) in enumerate(photos):
         fg = known_foreground(rgb, mask)
-        for bg_name, bg in backgrounds(*mask.shape, seed=seed).items():
+        h, w = mask.shape
+        for bg_name, bg in backgrounds(h, w, seed=seed).items():
             image = composite(fg, mask, bg)
             errors = {k: edge_error(est(image, mask), fg, mask) for k, est in estimators.items()}
             records.append({"photo": name, "background": bg_name, **errors})

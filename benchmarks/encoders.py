@@ -13,6 +13,8 @@ import io
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from typing import BinaryIO
 
 import numpy as np
 from bgcut.emulator.segment import segment
@@ -21,16 +23,19 @@ from common import table, write_json
 from photos import mosaic
 from PIL import Image
 
+#: Writes the picture (as a Pillow image and as its pixels) to an open file.
+Encoder = Callable[[Image.Image, np.ndarray, BinaryIO], None]
 
-def pillow_png(level: int):  # type: ignore[no-untyped-def]
+
+def pillow_png(level: int) -> Encoder:
     return lambda im, px, fh: im.save(fh, format="PNG", compress_level=level)
 
 
-def bgcut_png(level: int):  # type: ignore[no-untyped-def]
+def bgcut_png(level: int) -> Encoder:
     return lambda im, px, fh: png_writer(px, "cut-out", level)(fh)
 
 
-def webp(**kw: object):  # type: ignore[no-untyped-def]
+def webp(**kw: object) -> Encoder:
     return lambda im, px, fh: im.save(fh, format="WEBP", **kw)
 
 

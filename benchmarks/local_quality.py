@@ -13,10 +13,10 @@ import time
 
 import bgcut
 import numpy as np
-from bgcut.local import LocalEngine
-from bgcut.refine import guided_upsample, luminance, resize_mask_plain
+from bgcut.engines.local import LocalEngine
+from bgcut.refine import guided_upsample, luminance
 from common import peak_rss_mb, table, write_json
-from imagery import iou
+from imagery import iou, resize_mask_plain
 from PIL import Image
 from realphotos import all_photos
 

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from bgcut.emulator import Emulator
+from bgcut.emulator.records import Seen
 from bgcut.emulator.segment import segment
 from bgcut.emulator.server import _decode_image, _render, _validate
 from common import ROOT, table, write_json
@@ -88,7 +89,7 @@ def run_once(emu: Emulator, who: str, photo: Path, work: Path, head: Path) -> di
     return rec
 
 
-def answer_size(seen) -> int:  # type: ignore[no-untyped-def]
+def answer_size(seen: Seen) -> int:
     """The answer's length, rendered again from the upload (the emulator is deterministic)."""
     if seen.file_bytes is None:
         return 0
@@ -243,7 +244,7 @@ def main() -> None:
             ],
         )
     )
-    imports = {"bgcut": [], "bgcut HEAD": []}
+    imports: dict[str, list[float]] = {"bgcut": [], "bgcut HEAD": []}
     for _ in range(7):
         imports["bgcut"].append(import_time(None))
         imports["bgcut HEAD"].append(import_time(head))

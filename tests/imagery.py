@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+from bgcut.refine import resize_float
 from PIL import Image
 
 
@@ -40,3 +41,9 @@ def encode(img: np.ndarray, fmt: str = "PNG", **kw: object) -> bytes:
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.astype(bool), b.astype(bool)
     return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+def resize_mask_plain(mask: np.ndarray, w: int, h: int) -> np.ndarray:
+    """The naive way peers bring a coarse mask to full size (bilinear on the mask alone),
+    the baseline guided upsampling is measured against."""
+    return np.clip(resize_float(mask, w, h), 0.0, 1.0)

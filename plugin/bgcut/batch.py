@@ -8,9 +8,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from .cancel import Cancel
-from .client import Pacer
 from .cutout import Cutout
-from .engine import Engine
+from .engines.protocol import Engine
 from .errors import (
     AbandonedError,
     AuthError,
@@ -21,7 +20,7 @@ from .errors import (
     RateLimitError,
 )
 from .options import CutOptions
-from .pacing import RatePacer
+from .pacing import Pacer, RatePacer
 from .source import SourceLike, load_source
 
 
@@ -30,7 +29,7 @@ class BatchItem:
     """One input's outcome: a cut-out, or the error that explains why not."""
 
     index: int
-    input: object
+    input: SourceLike
     cutout: Cutout | None = None
     error: BgcutError | None = None
 
@@ -72,14 +71,14 @@ def run_batch(
     `cancel` is set, after a 401/402 (the rest would be refused the same way), or after the
     service asked for a wait longer than the retry budget."""
     items = [BatchItem(i, obj) for i, obj in enumerate(inputs)]
-    pacer = pacer or RatePacer()
+    pacer = pacer or RatePacer()  # one pacer for the whole batch: they share the key's limit
     stop = Cancel(parent=cancel)
 
     def work(item: BatchItem) -> BatchItem:
         try:
             if stop.is_set():
                 raise NotSentError(_not_sent(stop))
-            source = load_source(item.input)  # type: ignore[arg-type]
+            source = load_source(item.input)
             tell = None if status is None else (lambda text: status(item, text))
             item.cutout = engine.cut(source, options, pacer=pacer, cancel=stop, notify=tell)
             if on_item is not None:

@@ -33,7 +33,7 @@ class Cutout:
     rgba: np.ndarray
     mask: np.ndarray
     upload: UploadInfo | None
-    engine: str = "backgroundcut"
+    engine: str  # the name of the engine that cut it
     from_cache: bool = False
     mask_refined: bool = False
     answer: RawAnswer | None = None
@@ -111,10 +111,12 @@ def build_cutout(
     options: CutOptions,
     upload: UploadInfo | None,
     *,
-    engine: str = "backgroundcut",
+    engine: str = "none",
     from_cache: bool = False,
 ) -> Cutout:
-    """Both layers at the source's size, whatever size and channels the answer has."""
+    """Both layers at the source's size, whatever size and channels the answer has.
+    `engine` names the engine that cut it (each engine passes its own name; "none" says
+    that the caller brought the mask itself)."""
     same_size = answer.shape[:2] == (source.height, source.width)
     coarse = answer_mask(answer)
     if same_size:

@@ -24,6 +24,7 @@ clear pixels, and the alpha, keep their values.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,9 +82,10 @@ def decontaminate(colour: np.ndarray, mask: np.ndarray, out: np.ndarray) -> None
     runs = band_runs(mask, tile)
     if not runs:
         return
-    grid = None
+    grid: Grid | None = None
     for cells in wide:
         grid = Grid.of(colour, mask, cells, grid)
+    assert grid is not None  # WIDTHS holds more than one pass
     limits = _value_range(colour)
     for run in runs:
         _apply(colour, mask, out, grid, run, last.size, limits)
@@ -108,7 +110,7 @@ def band_runs(mask: np.ndarray, tile: int, max_run: int = MAX_RUN) -> list[tuple
 def _blocks_any(a: np.ndarray, n: int) -> np.ndarray:
     """Whether each block of n entries (the last one may be shorter) holds a True."""
     full = len(a) // n * n
-    out = a[:full].reshape(-1, n).any(axis=1)
+    out = np.asarray(a[:full].reshape(-1, n).any(axis=1))
     return np.append(out, a[full:].any()) if full < len(a) else out
 
 
@@ -203,7 +205,14 @@ def _overall(sums: np.ndarray, c: int, count: float) -> tuple[np.ndarray, np.nda
     return np.broadcast_to(fg, shape), np.broadcast_to(bg, shape)
 
 
-def _sampled_sums(colour: np.ndarray, mask: np.ndarray, cells: Cells, gh: int, gw: int, planes) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _sampled_sums(
+    colour: np.ndarray,
+    mask: np.ndarray,
+    cells: Cells,
+    gh: int,
+    gw: int,
+    planes: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
     """Per-cell sums of `planes(I, α)` over the samples, a strip of cell rows at a time."""
     step, n = cells.step, cells.samples
     rows = max(1, STRIP_SAMPLES // (n * n * gw))
@@ -218,6 +227,7 @@ def _sampled_sums(colour: np.ndarray, mask: np.ndarray, cells: Cells, gh: int, g
         if out is None:
             out = np.empty((len(strip), gh, gw), np.float32)
         out[:, r0:r1] = strip
+    assert out is not None  # a pass has at least one row of cells (a cell fits the picture)
     return out
 
 

@@ -11,6 +11,7 @@ import os
 import re
 import struct
 from pathlib import Path
+from typing import BinaryIO
 
 from .version import __version__
 
@@ -74,7 +75,7 @@ def marker_kind(path: str | os.PathLike) -> str | None:
     return None
 
 
-def _png_marker(fh) -> str | None:  # type: ignore[no-untyped-def]
+def _png_marker(fh: BinaryIO) -> str | None:
     """Walk the chunks before the pixels (IDAT) looking for the tEXt `bgcut` chunk."""
     for _ in range(_MAX_CHUNKS):
         header = fh.read(8)
@@ -93,7 +94,7 @@ def _png_marker(fh) -> str | None:  # type: ignore[no-untyped-def]
     return None
 
 
-def _webp_marker(fh) -> str | None:  # type: ignore[no-untyped-def]
+def _webp_marker(fh: BinaryIO) -> str | None:
     """Walk the RIFF chunks (skipping the image data) to the XMP one."""
     for _ in range(_MAX_CHUNKS):
         header = fh.read(8)

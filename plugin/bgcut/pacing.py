@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from .cancel import sleep
 from .config import read_config
@@ -21,6 +22,18 @@ DEFAULT_BASE = 40
 HIGH_USAGE = 0.75
 #: waits shorter than this are not worth telling the user about
 NOTICE_AFTER = 1.0
+
+#: Hears, in words for the user, of a wait or a retry.
+Notify = Callable[[str], None]
+
+
+class Pacer(Protocol):
+    """What a sender asks of a pacer (RatePacer is the one bgcut has; a test or a caller
+    sharing one limit across processes may bring its own)."""
+
+    def acquire(self, cancel: threading.Event | None = None, notify: Notify | None = None) -> int: ...
+    def on_rate_limited(self, retry_after: float | None, ticket: int | None = None) -> None: ...
+    def on_success(self, ticket: int | None = None) -> None: ...
 
 
 class RatePacer:
@@ -43,11 +56,8 @@ class RatePacer:
         self._ok = 0
         self._blocked_until = 0.0
         self._streak = 0
-        self.rate_limited = 0
 
-    def acquire(
-        self, cancel: threading.Event | None = None, notify: Callable[[str], None] | None = None
-    ) -> int:
+    def acquire(self, cancel: threading.Event | None = None, notify: Notify | None = None) -> int:
         """Wait for a slot; returns a ticket naming the window the request is sent in."""
         told = False
         while True:
@@ -77,7 +87,6 @@ class RatePacer:
     def on_rate_limited(self, retry_after: float | None, ticket: int | None = None) -> None:
         with self._lock:
             now = self._clock()
-            self.rate_limited += 1
             if retry_after is None:
                 wait = min(self.minute / 2, self.minute / 30 * (2**self._streak))
                 self._streak += 1

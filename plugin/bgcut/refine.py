@@ -31,11 +31,6 @@ def resize_float(a: np.ndarray, w: int, h: int, *, smooth: bool = True) -> np.nd
     return np.asarray(Image.fromarray(a.astype(np.float32, copy=False), mode="F").resize((w, h), resample))
 
 
-def resize_mask_plain(mask: np.ndarray, w: int, h: int) -> np.ndarray:
-    """The naive way (bilinear on the mask alone), kept for comparison."""
-    return np.clip(resize_float(mask, w, h), 0.0, 1.0)
-
-
 #: Up to this radius a box mean is a sum of shifted slices (vectorised adds, ~20× faster
 #: than running sums, whose float32 scans run element by element); wider, running sums.
 SHIFTED_SUM_RADIUS = 8

@@ -19,7 +19,7 @@ from types import FrameType
 
 from .cancel import Cancel
 
-REASONS = {
+REASONS: dict[int, str] = {
     signal.SIGINT: "you pressed Ctrl+C",
     signal.SIGTERM: "bgcut was asked to stop (SIGTERM)",
 }

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import DTypeLike
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
@@ -27,7 +28,6 @@ class Source:
 
     pixels: np.ndarray
     linear: bool = False
-    name: str = "image"
     _rgb8: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @property
@@ -65,14 +65,14 @@ class Source:
         return np.clip(to_unit(self.pixels[..., -1]), 0.0, 1.0)
 
 
-def load_source(obj: SourceLike, *, linear: bool = False, name: str | None = None) -> Source:
+def load_source(obj: SourceLike, *, linear: bool = False) -> Source:
     """Read any accepted input; raise InputError with the reason when it is not usable."""
     if isinstance(obj, np.ndarray):
-        return Source(_check_array(obj), linear=linear, name=name or "array")
+        return Source(_check_array(obj), linear=linear)
     if isinstance(obj, Image.Image):
-        return Source(_pil_to_array(obj), linear=linear, name=name or "image")
+        return Source(_pil_to_array(obj), linear=linear)
     if isinstance(obj, (bytes, bytearray, memoryview)):
-        return Source(_decode(bytes(obj), "the given bytes"), linear=linear, name=name or "image")
+        return Source(_decode(bytes(obj), "the given bytes"), linear=linear)
     if isinstance(obj, (str, os.PathLike)):
         path = os.fspath(obj)
         try:
@@ -80,8 +80,7 @@ def load_source(obj: SourceLike, *, linear: bool = False, name: str | None = Non
                 data = fh.read()
         except OSError as exc:
             raise InputError(f"Cannot read {path!r}: {exc.strerror or exc}. Check the path.") from None
-        stem = os.path.splitext(os.path.basename(path))[0]
-        return Source(_decode(data, repr(path)), linear=linear, name=name or stem)
+        return Source(_decode(data, repr(path)), linear=linear)
     raise InputError(
         f"Unsupported input type {type(obj).__name__}: give a file path, encoded bytes, "
         "a Pillow image or a numpy array."
@@ -96,7 +95,7 @@ def to_unit(a: np.ndarray) -> np.ndarray:
     return a.astype(np.float32, copy=False)
 
 
-def from_unit(unit: np.ndarray, dtype: np.dtype) -> np.ndarray:
+def from_unit(unit: np.ndarray, dtype: DTypeLike) -> np.ndarray:
     """Inverse of to_unit, rounding and clipping for integer types."""
     dtype = np.dtype(dtype)
     if dtype == np.uint8:

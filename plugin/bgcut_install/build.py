@@ -12,6 +12,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN_SRC = REPO / "plugin" / "gimp" / "bgcut-remove-background"
@@ -36,7 +37,10 @@ _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "emulator")
 
 def core_version() -> str:
     text = (CORE_SRC / "version.py").read_text(encoding="utf-8")
-    return re.search(r'__version__ = "([^"]+)"', text).group(1)  # type: ignore[union-attr]
+    found = re.search(r'__version__ = "([^"]+)"', text)
+    if found is None:
+        raise SystemExit(f"install.py: no __version__ in {CORE_SRC / 'version.py'}; is the checkout whole?")
+    return found.group(1)
 
 
 def assemble_gimp_plugin(dest: Path, vendor: tuple[str, str] | None, local_engine: bool = False) -> None:
@@ -55,7 +59,7 @@ def assemble_gimp_plugin(dest: Path, vendor: tuple[str, str] | None, local_engin
         install_model_into(dest / "lib" / "models")
 
 
-def _core(module: str):  # type: ignore[no-untyped-def]
+def _core(module: str) -> ModuleType:
     """A stdlib-only module of the bgcut core (bgcut.model, bgcut.wheels)."""
     import importlib
 

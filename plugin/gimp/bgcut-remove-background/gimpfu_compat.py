@@ -8,6 +8,7 @@ GIMP API churn is contained in this file.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from typing import Any
 
 import gi
 
@@ -175,7 +176,7 @@ def flush() -> None:
 _ui_ready = False
 
 
-def _ui():  # type: ignore[no-untyped-def]
+def _ui() -> tuple[Any, Any]:
     """GimpUi and Gtk, initialised once per plug-in process."""
     global _ui_ready
     gi.require_version("GimpUi", "3.0")

@@ -1,0 +1,184 @@
+"""The offline engine: u2netp on onnxruntime, behind the same interface as the API.
+
+The model sees the image at 320×320; its coarse mask is brought back to the source's size
+by the same guided upsampling the API path uses for downscaled uploads, and the result is
+the same Cutout. onnxruntime is an optional extra: `pip install 'bgcut[local]'`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..cutout import Cutout, build_cutout
+from ..errors import CancelledError, EngineError
+from ..model import load_verified
+from ..options import CutOptions
+from ..pacing import Notify, Pacer
+from ..refine import resize_float
+from ..source import Source
+from .protocol import Progress
+
+SIZE = 320
+WORK_SIDE = 640
+VIEW_SHARE = 0.75
+#: The whole-picture mask asks for the extra views when the subject touches an end of the
+#: long side over this share of it (cut off by the frame) ...
+CUT_OFF_SHARE = 0.1
+#: ... or splits into two or more parts of at least this share of the picture (crowded).
+PART_SHARE = 0.01
+_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def needs_views(prob: np.ndarray, horizontal: bool) -> bool:
+    """Whether the whole-picture probabilities (320×320) show a subject the two closer
+    views can help with: cut off at an end of the long side, or crowded (several parts).
+    A single subject inside the frame is seen as well whole, and views would only add
+    their own false positives."""
+    fg = prob > 0.5
+    ends = (fg[:, :4], fg[:, -4:]) if horizontal else (fg[:4], fg[-4:])
+    if max(float(e.mean()) for e in ends) >= CUT_OFF_SHARE:
+        return True
+    coarse = fg.reshape(SIZE // 4, 4, SIZE // 4, 4).mean(axis=(1, 3)) > 0.5
+    parts = part_sizes(coarse)
+    return int((parts >= PART_SHARE * coarse.size).sum()) >= 2
+
+
+def part_sizes(fg: np.ndarray) -> np.ndarray:
+    """Pixel counts of the 4-connected parts of a boolean picture (numpy only: each part
+    takes the largest index found in it, spread one step per round)."""
+    label = np.where(fg, np.arange(1, fg.size + 1).reshape(fg.shape), 0)
+    while True:
+        grown = label.copy()
+        np.maximum(grown[1:], label[:-1], out=grown[1:])
+        np.maximum(grown[:-1], label[1:], out=grown[:-1])
+        np.maximum(grown[:, 1:], label[:, :-1], out=grown[:, 1:])
+        np.maximum(grown[:, :-1], label[:, 1:], out=grown[:, :-1])
+        grown *= fg
+        if np.array_equal(grown, label):
+            break
+        label = grown
+    counts = np.bincount(label.ravel())[1:]
+    return counts[counts > 0]
+
+
+def working_image(rgb8: np.ndarray) -> np.ndarray:
+    """The picture at the working size (long side ≤ WORK_SIDE), the one downsample every
+    model view is cut from (Lanczos, after a box reduction for large pictures)."""
+    h, w = rgb8.shape[:2]
+    scale = min(1.0, WORK_SIDE / max(h, w))
+    if scale == 1.0:
+        return rgb8
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(rgb8).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0))
+
+
+class LocalEngine:
+    name = "local"
+    notice: str | None = None
+
+    def __init__(self, model: Path | None = None) -> None:
+        self._model = model
+        self._session: Any = None  # an onnxruntime.InferenceSession (onnxruntime is untyped)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return "LocalEngine(u2netp)"
+
+    def _get_session(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                # onnxruntime's builds send usage events to Microsoft (seen here: CONNECTs to
+                # mobile.events.data.microsoft.com through the user's proxy every ~15 s); an
+                # offline engine for private pictures sends nothing anywhere
+                os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+                try:
+                    import onnxruntime as ort
+                except ImportError:
+                    raise EngineError(
+                        "The local engine needs onnxruntime: pip install 'bgcut[local]' "
+                        "(or `python install.py --local-engine` for GIMP)."
+                    ) from None
+                if hasattr(ort, "disable_telemetry_events"):
+                    ort.disable_telemetry_events()
+                data = load_verified(self._model)
+                opts = ort.SessionOptions()
+                opts.log_severity_level = 3
+                self._session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+            return self._session
+
+    def probabilities(self, rgb8: np.ndarray) -> np.ndarray:
+        """The model's raw 320×320 foreground probabilities for one picture, float32 0..1."""
+        session = self._get_session()
+        small = np.asarray(
+            Image.fromarray(rgb8).resize((SIZE, SIZE), Image.Resampling.LANCZOS), dtype=np.float32
+        )
+        small /= max(float(small.max()), 1.0)
+        x = ((small - _MEAN) / _STD).transpose(2, 0, 1)[None].astype(np.float32)
+        return session.run(None, {session.get_inputs()[0].name: x})[0][0, 0].astype(np.float32)
+
+    def wants_views(self, rgb8: np.ndarray) -> bool:
+        """Whether coarse_mask runs the two extra views for this picture."""
+        return needs_views(self.probabilities(working_image(rgb8)), rgb8.shape[1] >= rgb8.shape[0])
+
+    def coarse_mask(self, rgb8: np.ndarray) -> np.ndarray:
+        """Foreground probabilities at a working size (long side ≤ 640).
+
+        Seen whole at 320×320, a crowded scene loses its smaller subjects; when the whole
+        picture's mask shows a crowded or cut-off subject (needs_views), two overlapping
+        views of 3/4 of the long side each are merged in by maximum (the crowded VOC
+        photo: IoU 0.34 → 0.51). All three come from one downsample of the picture.
+        """
+        work = working_image(rgb8)
+        wh, ww = work.shape[:2]
+        whole = self.probabilities(work)
+        out = resize_float(whole, ww, wh).copy()
+        horizontal = rgb8.shape[1] >= rgb8.shape[0]
+        if not needs_views(whole, horizontal):
+            return out
+        length = ww if horizontal else wh
+        span = max(1, round(length * VIEW_SHARE))
+        for start in (0, length - span):
+            view = work[:, start : start + span] if horizontal else work[start : start + span]
+            prob = self.probabilities(np.ascontiguousarray(view))
+            if horizontal:
+                region = out[:, start : start + span]
+                np.maximum(region, resize_float(prob, span, wh), out=region)
+            else:
+                region = out[start : start + span]
+                np.maximum(region, resize_float(prob, ww, span), out=region)
+        return out
+
+    def cut(
+        self,
+        source: Source,
+        options: CutOptions,
+        *,
+        progress: Progress | None = None,
+        pacer: Pacer | None = None,
+        cancel: threading.Event | None = None,
+        notify: Notify | None = None,
+    ) -> Cutout:
+        """Sends nothing, so `pacer` and `notify` have nothing to pace or tell."""
+        if progress:
+            progress(0.1, "Running the local model")
+        coarse = self.coarse_mask(source.rgb8())
+        if cancel is not None and cancel.is_set():
+            raise CancelledError("Cancelled; nothing was changed.")
+        answer = (coarse * 255.0 + 0.5).astype(np.uint8)[..., None]
+        local_options = CutOptions(
+            channels="alpha",
+            quality=options.quality,
+            max_resolution=options.max_resolution,
+            decontaminate=options.decontaminate,
+        )
+        cutout = build_cutout(source, answer, local_options, None, engine=self.name)
+        if progress:
+            progress(1.0, "Done")
+        return cutout
