@@ -97,12 +97,17 @@ class Cutout:
 
 def answer_mask(answer: np.ndarray) -> np.ndarray:
     """The mask carried by an answer: its alpha, or its grey level in alpha mode."""
+    return _answer_mask(answer)[0]
+
+
+def _answer_mask(answer: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The mask, and whether it is the answer's own alpha channel."""
     if answer.shape[2] == 1:
-        return answer[..., 0]
+        return answer[..., 0], False
     alpha = answer[..., 3]
     if alpha.min() < 255:
-        return alpha
-    return np.asarray(Image.fromarray(answer[..., :3]).convert("L"))
+        return alpha, True
+    return np.asarray(Image.fromarray(answer[..., :3]).convert("L")), False
 
 
 def build_cutout(
@@ -116,7 +121,7 @@ def build_cutout(
 ) -> Cutout:
     """Both layers at the source's size, whatever size and channels the answer has."""
     same_size = answer.shape[:2] == (source.height, source.width)
-    coarse = answer_mask(answer)
+    coarse, from_alpha = _answer_mask(answer)
     if same_size:
         mask = np.ascontiguousarray(coarse)
     else:
@@ -130,9 +135,26 @@ def build_cutout(
         and not source.linear
         and source.pixels.shape[2] >= 3
     )
-    service_rgba = answer if use_service_colour else None
-    rgba = _compose(source, mask, service_rgba, decontaminate=options.decontaminate)
+    if use_service_colour and source.pixels.shape[2] == 3:
+        rgba = _over_service(source.pixels, mask, answer, alpha_is_mask=from_alpha)
+    else:
+        service_rgba = answer if use_service_colour else None
+        rgba = _compose(source, mask, service_rgba, decontaminate=options.decontaminate)
     return Cutout(rgba, mask, upload, engine=engine, from_cache=from_cache, mask_refined=not same_size)
+
+
+def _over_service(
+    rgb: np.ndarray, mask: np.ndarray, answer: np.ndarray, *, alpha_is_mask: bool
+) -> np.ndarray:
+    """What _compose makes from an 8-bit RGB source and a full-size RGBA answer, built from
+    a copy of the answer (one fast memcpy) with the source's colour put back where the
+    subject is opaque: 2.4x faster at 12 MP than filling from the source and masking in the
+    answer's colours (benchmarks/whole_job.py)."""
+    out = answer.copy()
+    np.copyto(out[..., :3], rgb, where=(mask == 255)[..., None])
+    if not alpha_is_mask:
+        out[..., 3] = mask
+    return out
 
 
 def _compose(
