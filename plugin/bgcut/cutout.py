@@ -18,6 +18,7 @@ from .writing import (
     RawAnswer,
     check_size,
     marked_png_writer,
+    marked_webp_writer,
     output_format,
     png_writer,
     webp_writer,
@@ -72,8 +73,11 @@ class Cutout:
         check_size(path, fmt, self.width, self.height)
         kind = kind_for(channels)
         layer = "alpha" if channels == "alpha" else "rgba"
-        if fmt == "PNG" and self.answer is not None and self.answer.layer == layer:
-            writer = marked_png_writer(self.answer.data, kind)
+        raw = self.answer if self.answer is not None and self.answer[1:] == (layer, fmt) else None
+        if raw is not None and fmt == "PNG":
+            writer = marked_png_writer(raw.data, kind)
+        elif raw is not None and webp_quality is None:  # lossless asked: exactly these pixels
+            writer = marked_webp_writer(raw.data, kind)
         elif fmt == "PNG":
             writer = png_writer(self._png_pixels(layer), kind)
         else:
