@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +153,30 @@ def test_composing_over_the_answer_equals_filling_from_the_source(opaque):
     assert np.array_equal(cut.rgba[..., :3][interior], rgb[interior])
     assert np.array_equal(cut.rgba[..., :3][~interior], answer[..., :3][~interior])
     assert not np.shares_memory(cut.rgba, answer)
+
+
+PLUGINS_PROBE = """
+import runpy, sys
+sys.argv = ["bgcut", *sys.argv[1:]]
+try:
+    runpy.run_module("bgcut", run_name="__main__")
+except SystemExit:
+    pass
+print("PLUGINS", sorted(m for m in sys.modules if m.endswith("ImagePlugin")), file=sys.stderr)
+"""
+
+
+def test_a_cut_loads_only_the_pillow_plugins_it_uses(tmp_path, emulator, key):
+    src = tmp_path / "a.jpg"
+    Image.fromarray(subject_photo(160, 120)[0]).save(src)
+    out = tmp_path / "a-cut.png"
+    args = ["cut", str(src), "-o", str(out), "--api-key", key, "--endpoint", emulator.endpoint]
+    done = subprocess.run(
+        [sys.executable, "-c", PLUGINS_PROBE, *args], capture_output=True, text=True, timeout=120
+    )
+    line = [ln for ln in done.stderr.splitlines() if ln.startswith("PLUGINS")][-1]
+    plugins = {name.removeprefix("PIL.") for name in eval(line.removeprefix("PLUGINS "), {})}  # noqa: S307
+    assert "WebPImagePlugin" in plugins and "DdsImagePlugin" not in plugins
+    assert len(plugins) <= 8  # Pillow's preinit five (BMP, GIF, JPEG, PPM, PNG) and WebP
+    with Image.open(out) as im:
+        assert im.size == (160, 120) and im.mode == "RGBA"
