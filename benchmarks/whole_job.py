@@ -36,10 +36,10 @@ UP_MBIT, DOWN_MBIT = 20.0, 100.0
 PEER = ROOT / "naive_peer.py"
 
 
-def export_head(dest: Path) -> Path:
-    """bgcut as committed, to run beside the working tree's."""
+def export_head(dest: Path, ref: str = "HEAD") -> Path:
+    """bgcut as committed (or at another git ref), to run beside the working tree's."""
     archive = subprocess.run(
-        ["git", "-C", str(ROOT.parent), "archive", "HEAD", "plugin/bgcut"], capture_output=True, check=True
+        ["git", "-C", str(ROOT.parent), "archive", ref, "plugin/bgcut"], capture_output=True, check=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     return dest / "plugin"
@@ -183,10 +183,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--mask-mp", type=float, default=12, help="size of the mask-only job")
+    ap.add_argument("--baseline", default="HEAD", help='git ref run as "bgcut HEAD" (default HEAD)')
     ap.add_argument("sizes", nargs="*", type=float, default=[1, 4, 12, 24])
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bgcut-whole-job-"))
-    head = export_head(work)
+    head = export_head(work, args.baseline)
+    print(f'"bgcut HEAD" is git {args.baseline}', flush=True)
     byte_compile(ROOT.parent / "plugin" / "bgcut", head / "bgcut")
     results = []
     with Emulator({KEY: 1_000_000}, base_limit=500, timeout=120) as emu:
@@ -280,6 +282,7 @@ def main() -> None:
             "sizes": results,
             "mask": masks,
             "webp_mask": webp_masks,
+            "baseline": args.baseline,
             "help_imports": imports,
         },
     )
