@@ -180,3 +180,25 @@ def test_a_cut_loads_only_the_pillow_plugins_it_uses(tmp_path, emulator, key):
     assert len(plugins) <= 8  # Pillow's preinit five (BMP, GIF, JPEG, PPM, PNG) and WebP
     with Image.open(out) as im:
         assert im.size == (160, 120) and im.mode == "RGBA"
+
+
+@pytest.mark.parametrize("shape", [(1500, 1000, 4), (4500, 1000)])
+def test_png_bytes_rounds_floats_band_by_band_as_a_whole_array_would(shape):
+    rng = np.random.default_rng(shape[0])
+    floats = rng.uniform(-0.2, 1.2, shape).astype(np.float32)[::-1]  # a bottom-up view, as Blender's
+    rounded = (np.clip(floats, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    data = writing.png_bytes(floats)
+    assert data == writing.png_bytes(np.ascontiguousarray(rounded))
+    assert len(png_idat_lengths(data)) >= 3  # two bands or more, then the closing block
+    with Image.open(io.BytesIO(data)) as im:
+        assert np.array_equal(np.asarray(im), rounded)
+
+
+def png_idat_lengths(data: bytes) -> list[int]:
+    lengths, at = [], 8
+    while at < len(data):
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
+        if kind == b"IDAT":
+            lengths.append(length)
+        at += 12 + length
+    return lengths

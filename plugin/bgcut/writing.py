@@ -304,13 +304,10 @@ def png_writer(pixels: np.ndarray, kind: str, level: int = PNG_LEVEL) -> Callabl
 
 def png_bytes(pixels: np.ndarray, level: int = PNG_LEVEL) -> bytes:
     """The same PNG, 8-bit and unmarked, in memory: for hosts that pack a result into their
-    documents (Blender's own encoder costs ~0.8 s at 12 MP). Floats are read as 0..1."""
-    import numpy as np
-
+    documents (Blender's own encoder costs ~0.8 s at 12 MP). Floats are read as 0..1 and
+    rounded to 8 bits band by band in the encoding threads."""
     if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 4):
         raise ValueError("png_bytes takes H×W or H×W×4 pixels")
-    if pixels.dtype != np.uint8:
-        pixels = (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     return b"".join(_png_parts(pixels, {}, level))
 
 
@@ -433,20 +430,20 @@ def _webp_extended(data: bytes) -> tuple[bytes, memoryview]:
 def _png_parts(pixels: np.ndarray, text: dict[str, str], level: int) -> Iterator[bytes]:
     import numpy as np
 
-    if pixels.dtype not in (np.uint8, np.uint16) or pixels.ndim not in (2, 3):
-        raise ValueError("a PNG takes H×W or H×W×4 uint8/uint16 pixels")
+    if not (pixels.dtype in (np.uint8, np.uint16) or pixels.dtype.kind == "f") or pixels.ndim not in (2, 3):
+        raise ValueError("a PNG takes H×W or H×W×4 uint8/uint16 (or 0..1 float) pixels")
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
     if channels not in (1, 4):
         raise ValueError("a PNG takes grey (H×W) or RGBA (H×W×4) pixels")
     height, width = pixels.shape[:2]
-    depth = 8 * pixels.itemsize
+    depth = 16 if pixels.dtype == np.uint16 else 8
     out = io.BytesIO()
     out.write(_PNG_SIGNATURE)
     _chunk(out, b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 0 if channels == 1 else 6, 0, 0, 0))
     for key, value in text.items():
         _chunk(out, b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1"))
     yield out.getvalue()
-    rows = max(1, _BAND_BYTES // (width * channels * pixels.itemsize + 1))
+    rows = max(1, _BAND_BYTES // (width * channels * depth // 8 + 1))
     adler, head = 1, b"\x78\x01"  # zlib header: deflate, 32 KB window
     for body, band_adler, size in _in_order(
         lambda top: _deflate_rows(pixels, top, rows, level), range(0, height, rows)
@@ -466,7 +463,9 @@ def _deflate_rows(pixels: np.ndarray, top: int, rows: int, level: int) -> tuple[
 
     start = max(0, top - 1)
     band = pixels[start : top + rows]
-    raw = np.ascontiguousarray(band, dtype=">u2" if pixels.itemsize == 2 else np.uint8)
+    if band.dtype.kind == "f":  # 0..1 floats, rounded to 8 bits
+        band = (np.clip(band, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    raw = np.ascontiguousarray(band, dtype=">u2" if band.dtype == np.uint16 else np.uint8)
     raw = raw.view(np.uint8).reshape(band.shape[0], -1)
     if top == 0:
         raw = np.concatenate([np.zeros((1, raw.shape[1]), np.uint8), raw])
