@@ -5,6 +5,7 @@ chunk (no pixel decoded or encoded again) that Pillow and bgcut's own marker rea
 
 from __future__ import annotations
 
+import base64
 import io
 import struct
 import subprocess
@@ -13,13 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 from bgcut import writing
 from bgcut.api import remove_background
 from bgcut.cutout import _compose, build_cutout
 from bgcut.emulator.segment import segment
 from bgcut.marker import marker_kind
 from bgcut.options import CutOptions
-from bgcut.source import Source
+from bgcut.source import Source, load_source
+from bgcut.upload import upload_as_received
 from imagery import subject_photo
 from PIL import Image
 
@@ -202,3 +205,51 @@ def png_idat_lengths(data: bytes) -> list[int]:
             lengths.append(length)
         at += 12 + length
     return lengths
+
+
+def jpeg(pixels: np.ndarray, **params: object) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="JPEG", **params)
+    return buf.getvalue()
+
+
+def test_a_plain_jpeg_source_is_uploaded_as_received_and_the_service_sees_its_pixels(emulator, key):
+    rgb = subject_photo(640, 480, seed=9)[0]
+    data = jpeg(rgb, quality=90)
+    up = upload_as_received(data, CutOptions())
+    assert up is not None and up.data == data and up.content_type == "image/jpeg"
+    assert (up.info.format, up.info.bytes, up.info.width, up.info.height, up.info.scale) == (
+        "JPEG",
+        len(data),
+        640,
+        480,
+        1.0,
+    )
+    answer = requests.post(
+        emulator.endpoint,
+        headers={"Authorization": key},
+        files={"image_file": (up.filename, up.data, up.content_type)},
+        data=CutOptions(channels="alpha", return_type="PNG").form_fields(),
+        timeout=60,
+    )
+    assert answer.status_code == 200
+    mask = np.asarray(Image.open(io.BytesIO(answer.content)))
+    assert np.array_equal(mask, segment(load_source(data).rgb8()))  # the very pixels bgcut composes from
+    b64 = upload_as_received(data, CutOptions(upload_field="image_file_b64"))
+    assert b64 is not None and base64.b64decode(b64.data) == data
+
+
+def test_a_jpeg_that_must_be_prepared_is_not_uploaded_as_received():
+    rgb = subject_photo(640, 480, seed=9)[0]
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned: the service may not turn it as bgcut does
+    for data in (
+        jpeg(rgb, exif=exif.tobytes()),
+        jpeg(rgb, icc_profile=b"\0" * 128),
+        jpeg(rgb[..., 0]),  # grey
+        webp(rgb, quality=90),
+        b"\xff\xd8\xff not a picture",
+    ):
+        assert upload_as_received(data, CutOptions()) is None
+    assert upload_as_received(jpeg(rgb), CutOptions(max_resolution=640 * 480 - 1)) is None
+    assert upload_as_received(jpeg(rgb), CutOptions(max_resolution=640 * 480)) is not None
