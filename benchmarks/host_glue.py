@@ -138,6 +138,11 @@ def main() -> None:
         f"Blender full write (pack from bgcut's PNG bytes + Blender decoding them): {b['write_s']:.3f} s "
         f"against {b['baseline_write_s']:.3f} s for foreach_set + Blender's own pack() in the same run "
         f"(ratio {b['write_over_baseline']:.2f}); foreach_set alone {b['write_without_pack_s']:.3f} s",
+        *(
+            f"  from PNG bytes at zlib level {lv}: full write {b[f'level{lv}']['write_s']:.3f} s "
+            f"(encode {b[f'level{lv}']['encode_s']:.3f} s, {b[f'level{lv}']['bytes'] / 1e6:.1f} MB packed)"
+            for lv in (0, 1, 2)
+        ),
     ]
     print(
         table(

@@ -9,7 +9,8 @@ Client time = the process's wall time minus the emulator's own time for its requ
 bgcut, ...) and medians are reported, since the machine may be busy. The bytes on the wire
 per cut (upload and answer) are turned into time on a stated link, 20 Mbit/s up and
 100 Mbit/s down, since for a cloud API those bytes are most of what the user waits for.
-`bgcut --help` start-up is measured with `-X importtime`.
+`bgcut --help` start-up is measured with `-X importtime`. Both bgcut trees are byte-compiled
+first, as an installed bgcut is.
 Run: .venv/bin/python benchmarks/whole_job.py [--rounds N] [MP ...]   (default 1 4 12 24)
 """
 
@@ -36,18 +37,27 @@ UP_MBIT, DOWN_MBIT = 20.0, 100.0
 PEER = ROOT / "naive_peer.py"
 
 
-def export_head(dest: Path) -> Path:
-    """bgcut as committed, to run beside the working tree's."""
+def export_head(dest: Path, ref: str = "HEAD") -> Path:
+    """bgcut as committed (or at another git ref), to run beside the working tree's."""
     archive = subprocess.run(
-        ["git", "-C", str(ROOT.parent), "archive", "HEAD", "plugin/bgcut"], capture_output=True, check=True
+        ["git", "-C", str(ROOT.parent), "archive", ref, "plugin/bgcut"], capture_output=True, check=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     return dest / "plugin"
 
 
+def byte_compile(*trees: Path) -> None:
+    """Compile bgcut's modules as `pip install` does, so no run pays for compiling them
+    (with PYTHONDONTWRITEBYTECODE set, an editable tree would be compiled on every start;
+    the naive peer's requests and Pillow come compiled from their wheels)."""
+    for tree in trees:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree)], check=True)
+
+
 def commands(who: str, photo: Path, out: Path, endpoint: str, head: Path) -> tuple[list[str], dict[str, str]]:
     env = dict(os.environ)
-    mask = who.endswith(" mask")
+    mask = who.endswith((" mask", " webp mask"))
+    webp = who.endswith(" webp mask")
     if who.startswith("naive"):
         return [
             sys.executable,
@@ -56,18 +66,18 @@ def commands(who: str, photo: Path, out: Path, endpoint: str, head: Path) -> tup
             str(out),
             endpoint,
             KEY,
-            *(["alpha"] if mask else []),
+            *(["alpha", "WEBP_100"] if webp else ["alpha"] if mask else []),
         ], env
     if who.startswith("bgcut HEAD"):
         env["PYTHONPATH"] = str(head)
     cmd = [sys.executable, "-m", "bgcut", "cut", str(photo), "-o", str(out), "--force"]
     if mask:  # a mask as the service sends it: bgcut can write the answer as received
-        cmd += ["--channels", "alpha", "--return-type", "PNG"]
+        cmd += ["--channels", "alpha", "--return-type", "WEBP_100" if webp else "PNG"]
     return cmd + ["--api-key", KEY, "--endpoint", endpoint], env
 
 
 def run_once(emu: Emulator, who: str, photo: Path, work: Path, head: Path) -> dict:
-    out = work / f"out-{who.replace(' ', '-')}.png"
+    out = work / f"out-{who.replace(' ', '-')}.{'webp' if who.endswith('webp mask') else 'png'}"
     cmd, env = commands(who, photo, out, emu.endpoint, head)
     cache = Path(tempfile.mkdtemp(dir=work))  # a new user's empty answer cache
     env |= {"BGCUT_CACHE_DIR": str(cache), "BGCUT_CONFIG_DIR": str(work / "config")}
@@ -133,14 +143,15 @@ def link_time(up: float, down: float) -> float:
     return up * 8 / (UP_MBIT * 1e6) + down * 8 / (DOWN_MBIT * 1e6)
 
 
-def mask_jobs(emu: Emulator, mp: float, rounds: int, work: Path, head: Path) -> dict:
-    """The mask only (`--channels alpha`, PNG answer) at one size, same alternation."""
+def mask_jobs(emu: Emulator, mp: float, rounds: int, work: Path, head: Path, suffix: str) -> dict:
+    """The mask only (`--channels alpha`; " mask": a PNG answer to .png, " webp mask": a
+    lossless WebP answer to .webp) at one size, same alternation."""
     photo = make_photo(mp, work)
     runs = []
     for _ in range(rounds):
         for who in ("bgcut", "bgcut HEAD", "naive"):
-            runs.append(run_once(emu, f"{who} mask", photo, work, head))
-    return summarise(mp, runs, suffix=" mask")
+            runs.append(run_once(emu, f"{who}{suffix}", photo, work, head))
+    return summarise(mp, runs, suffix=suffix)
 
 
 def summarise(mp: float, runs: list[dict], suffix: str = "") -> dict:
@@ -173,10 +184,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--mask-mp", type=float, default=12, help="size of the mask-only job")
+    ap.add_argument("--baseline", default="HEAD", help='git ref run as "bgcut HEAD" (default HEAD)')
     ap.add_argument("sizes", nargs="*", type=float, default=[1, 4, 12, 24])
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bgcut-whole-job-"))
-    head = export_head(work)
+    head = export_head(work, args.baseline)
+    print(f'"bgcut HEAD" is git {args.baseline}', flush=True)
+    byte_compile(ROOT.parent / "plugin" / "bgcut", head / "bgcut")
     results = []
     with Emulator({KEY: 1_000_000}, base_limit=500, timeout=120) as emu:
         for mp in args.sizes:
@@ -187,7 +201,8 @@ def main() -> None:
                     runs.append(run_once(emu, who, photo, work, head))
             results.append(summarise(mp, runs))
             print(f"  {mp:g} MP done", flush=True)
-        masks = mask_jobs(emu, args.mask_mp, args.rounds, work, head)
+        masks = mask_jobs(emu, args.mask_mp, args.rounds, work, head, " mask")
+        webp_masks = mask_jobs(emu, args.mask_mp, args.rounds, work, head, " webp mask")
     rows, wire = [], []
     for r in results:
         b, h, n = r["bgcut"], r["bgcut HEAD"], r["naive"]
@@ -232,18 +247,22 @@ def main() -> None:
             wire,
         )
     )
-    b, h, n = masks["bgcut"], masks["bgcut HEAD"], masks["naive"]
-    print()
-    print(
-        table(
-            f"Mask only (--channels alpha --return-type PNG) at {masks['mp']:g} MP, client s (median of {args.rounds})",
-            ["bgcut", "bgcut HEAD", "naive peer", "naive/bgcut", "HEAD/bgcut"],
-            [
-                [secs(b["client"], b), secs(h["client"], h), secs(n["client"], n)]
-                + [ratio(n["client"], b["client"]), ratio(h["client"], b["client"])]
-            ],
+    for job, what in (
+        (masks, "--return-type PNG, to .png"),
+        (webp_masks, "--return-type WEBP_100, to .webp"),
+    ):
+        b, h, n = job["bgcut"], job["bgcut HEAD"], job["naive"]
+        print()
+        print(
+            table(
+                f"Mask only (--channels alpha {what}) at {job['mp']:g} MP, client s (median of {args.rounds})",
+                ["bgcut", "bgcut HEAD", "naive peer", "naive/bgcut", "HEAD/bgcut"],
+                [
+                    [secs(b["client"], b), secs(h["client"], h), secs(n["client"], n)]
+                    + [ratio(n["client"], b["client"]), ratio(h["client"], b["client"])]
+                ],
+            )
         )
-    )
     imports: dict[str, list[float]] = {"bgcut": [], "bgcut HEAD": []}
     for _ in range(7):
         imports["bgcut"].append(import_time(None))
@@ -259,7 +278,14 @@ def main() -> None:
     )
     path = write_json(
         "whole_job",
-        {"link_mbit": [UP_MBIT, DOWN_MBIT], "sizes": results, "mask": masks, "help_imports": imports},
+        {
+            "link_mbit": [UP_MBIT, DOWN_MBIT],
+            "sizes": results,
+            "mask": masks,
+            "webp_mask": webp_masks,
+            "baseline": args.baseline,
+            "help_imports": imports,
+        },
     )
     print(f"written: {path}")
 

@@ -17,6 +17,7 @@ import numpy as np
 addon_dir, png, out_path = sys.argv[1:4]
 sys.path.insert(0, str(Path(addon_dir).parent))
 pixels = importlib.import_module(f"{Path(addon_dir).name}.pixels")
+writing = importlib.import_module(f"{Path(addon_dir).name}.bgcut.writing")
 
 image = bpy.data.images.load(png)
 w, h = image.size
@@ -42,6 +43,17 @@ out["write_without_pack_s"] = time.perf_counter() - t
 bare.pack()
 out["baseline_write_s"] = time.perf_counter() - t
 out["write_over_baseline"] = out["write_s"] / out["baseline_write_s"]
+# the same full write from PNG bytes at each zlib level (0: stored), same run
+for level in (0, 1, 2):
+    t = time.perf_counter()
+    data = writing.png_bytes(px, level=level)
+    encoded = time.perf_counter() - t
+    packed = bpy.data.images.new(f"level{level}", 1, 1, alpha=True)
+    packed.source = "FILE"
+    packed.filepath = f"//level{level}.png"
+    packed.pack(data=data, data_len=len(data))
+    assert tuple(packed.size) == (w, h)
+    out[f"level{level}"] = {"encode_s": encoded, "write_s": time.perf_counter() - t, "bytes": len(data)}
 t = time.perf_counter()
 naive = np.array(image.pixels[:], dtype=np.float32).reshape(h, w, 4)[::-1]
 out["naive_read_s"] = time.perf_counter() - t

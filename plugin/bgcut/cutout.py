@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+from PIL import WebPImagePlugin as _webp_known  # noqa: F401 - see below
 
 from .decontaminate import decontaminate as estimate_edge_colours
 from .marker import kind_for
@@ -18,11 +19,16 @@ from .writing import (
     RawAnswer,
     check_size,
     marked_png_writer,
+    marked_webp_writer,
     output_format,
     png_writer,
     webp_writer,
     write_atomic,
 )
+
+# WebP is registered up front (the import above): Pillow, asked to open or save a format
+# it has not registered, first imports all of its ~40 format plugins (0.09 s of a 0.6 s
+# start-up, `-X importtime` on a whole cut); a cut decodes WebP answers, writes .webp.
 
 
 @dataclass(eq=False)
@@ -72,8 +78,11 @@ class Cutout:
         check_size(path, fmt, self.width, self.height)
         kind = kind_for(channels)
         layer = "alpha" if channels == "alpha" else "rgba"
-        if fmt == "PNG" and self.answer is not None and self.answer.layer == layer:
-            writer = marked_png_writer(self.answer.data, kind)
+        raw = self.answer if self.answer is not None and self.answer[1:] == (layer, fmt) else None
+        if raw is not None and fmt == "PNG":
+            writer = marked_png_writer(raw.data, kind)
+        elif raw is not None and webp_quality is None:  # lossless asked: exactly these pixels
+            writer = marked_webp_writer(raw.data, kind)
         elif fmt == "PNG":
             writer = png_writer(self._png_pixels(layer), kind)
         else:
@@ -97,12 +106,17 @@ class Cutout:
 
 def answer_mask(answer: np.ndarray) -> np.ndarray:
     """The mask carried by an answer: its alpha, or its grey level in alpha mode."""
+    return _answer_mask(answer)[0]
+
+
+def _answer_mask(answer: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The mask, and whether it is the answer's own alpha channel."""
     if answer.shape[2] == 1:
-        return answer[..., 0]
+        return answer[..., 0], False
     alpha = answer[..., 3]
     if alpha.min() < 255:
-        return alpha
-    return np.asarray(Image.fromarray(answer[..., :3]).convert("L"))
+        return alpha, True
+    return np.asarray(Image.fromarray(answer[..., :3]).convert("L")), False
 
 
 def build_cutout(
@@ -118,7 +132,7 @@ def build_cutout(
     `engine` names the engine that cut it (each engine passes its own name; "none" says
     that the caller brought the mask itself)."""
     same_size = answer.shape[:2] == (source.height, source.width)
-    coarse = answer_mask(answer)
+    coarse, from_alpha = _answer_mask(answer)
     if same_size:
         mask = np.ascontiguousarray(coarse)
     else:
@@ -132,9 +146,26 @@ def build_cutout(
         and not source.linear
         and source.pixels.shape[2] >= 3
     )
-    service_rgba = answer if use_service_colour else None
-    rgba = _compose(source, mask, service_rgba, decontaminate=options.decontaminate)
+    if use_service_colour and source.pixels.shape[2] == 3:
+        rgba = _over_service(source.pixels, mask, answer, alpha_is_mask=from_alpha)
+    else:
+        service_rgba = answer if use_service_colour else None
+        rgba = _compose(source, mask, service_rgba, decontaminate=options.decontaminate)
     return Cutout(rgba, mask, upload, engine=engine, from_cache=from_cache, mask_refined=not same_size)
+
+
+def _over_service(
+    rgb: np.ndarray, mask: np.ndarray, answer: np.ndarray, *, alpha_is_mask: bool
+) -> np.ndarray:
+    """What _compose makes from an 8-bit RGB source and a full-size RGBA answer, built from
+    a copy of the answer (one fast memcpy) with the source's colour put back where the
+    subject is opaque: 0.18 s at 12 MP against 0.42 s for filling from the source and
+    masking in the answer's colours (same process, same pixels)."""
+    out = answer.copy()
+    np.copyto(out[..., :3], rgb, where=(mask == 255)[..., None])
+    if not alpha_is_mask:
+        out[..., 3] = mask
+    return out
 
 
 def _compose(

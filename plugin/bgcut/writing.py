@@ -282,10 +282,12 @@ _IHDR_END = 33  # signature (8) + IHDR length, type, 13-byte body, CRC
 
 class RawAnswer(NamedTuple):
     """The service's answer bytes, kept when one layer of the cut decodes to exactly them
-    (layer "alpha": the mask; "rgba": the cut-out), so that layer is written as received."""
+    (layer "alpha": the mask; "rgba": the cut-out), so that layer is written as received
+    to an output of the same format ("PNG" or "WEBP")."""
 
     data: bytes
     layer: str
+    format: str = "PNG"
 
 
 def png_writer(pixels: np.ndarray, kind: str, level: int = PNG_LEVEL) -> Callable[[BinaryIO], None]:
@@ -302,13 +304,10 @@ def png_writer(pixels: np.ndarray, kind: str, level: int = PNG_LEVEL) -> Callabl
 
 def png_bytes(pixels: np.ndarray, level: int = PNG_LEVEL) -> bytes:
     """The same PNG, 8-bit and unmarked, in memory: for hosts that pack a result into their
-    documents (Blender's own encoder costs ~0.8 s at 12 MP). Floats are read as 0..1."""
-    import numpy as np
-
+    documents (Blender's own encoder costs ~0.8 s at 12 MP). Floats are read as 0..1 and
+    rounded to 8 bits band by band in the encoding threads."""
     if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 4):
         raise ValueError("png_bytes takes H×W or H×W×4 pixels")
-    if pixels.dtype != np.uint8:
-        pixels = (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     return b"".join(_png_parts(pixels, {}, level))
 
 
@@ -329,39 +328,122 @@ def marked_png_writer(data: bytes, kind: str) -> Callable[[BinaryIO], None]:
 
 
 def raw_answer(data: bytes, answer: np.ndarray, mask: np.ndarray, rgba: np.ndarray) -> RawAnswer | None:
-    """The answer bytes, when an 8-bit, non-interlaced PNG answer decodes to exactly the
-    mask (grey answer) or the cut-out (RGBA answer); None otherwise."""
-    import numpy as np
+    """The answer bytes, when they decode to exactly the mask or the cut-out: an 8-bit,
+    non-interlaced PNG (grey: the mask; RGBA: the cut-out), or a WebP (R = G = B = the
+    mask with no transparency, as bgcut's own mask WebP; or the cut-out). None otherwise."""
+    if answer.shape[:2] != mask.shape:
+        return None
+    if data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR":
+        return _raw_png(data, answer, mask, rgba)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and answer.shape[2] == 4 and _webp_markable(data):
+        if _same(answer[..., 0], mask) and _is_grey_opaque(answer):
+            return RawAnswer(data, "alpha", "WEBP")
+        if rgba.dtype == answer.dtype and _same(answer, rgba):
+            return RawAnswer(data, "rgba", "WEBP")
+    return None
 
-    if data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR":
+
+def _raw_png(data: bytes, answer: np.ndarray, mask: np.ndarray, rgba: np.ndarray) -> RawAnswer | None:
+    _, _, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    if depth != 8 or interlace:
         return None
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
-    if depth != 8 or interlace or (height, width) != mask.shape:
-        return None
-    if colour == 0 and answer.shape[2] == 1 and np.array_equal(answer[..., 0], mask):
+    if colour == 0 and answer.shape[2] == 1 and _same(answer[..., 0], mask):
         return RawAnswer(data, "alpha")
-    if colour == 6 and answer.shape[2] == 4 and rgba.dtype == np.uint8 and np.array_equal(answer, rgba):
+    if colour == 6 and answer.shape[2] == 4 and rgba.dtype == answer.dtype and _same(answer, rgba):
         return RawAnswer(data, "rgba")
     return None
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal arrays; the first rows are compared first, since most answers differ at once."""
+    import numpy as np
+
+    return a.shape == b.shape and np.array_equal(a[:8], b[:8]) and np.array_equal(a, b)
+
+
+def _is_grey_opaque(answer: np.ndarray) -> bool:
+    import numpy as np
+
+    red = answer[..., 0]
+    return bool(
+        np.array_equal(red, answer[..., 1])
+        and np.array_equal(red, answer[..., 2])
+        and not (answer[..., 3] != 255).any()
+    )
+
+
+def _webp_markable(data: bytes) -> bool:
+    try:
+        _webp_extended(data)
+    except ValueError:
+        return False
+    return True
+
+
+def marked_webp_writer(data: bytes, kind: str) -> Callable[[BinaryIO], None]:
+    """A WebP as received with bgcut's XMP marker added as a RIFF chunk at its end (and
+    the VP8X header that announces it): no pixel is decoded or encoded again."""
+    head, body = _webp_extended(data)
+    xmp = xmp_packet(kind)
+    chunk = b"XMP " + struct.pack("<I", len(xmp)) + xmp + b"\0" * (len(xmp) & 1)
+    size = 4 + len(head) + len(body) + len(chunk)
+
+    def write(fh: BinaryIO) -> None:
+        fh.write(b"RIFF" + struct.pack("<I", size) + b"WEBP" + head)
+        fh.write(body)
+        fh.write(chunk)
+
+    return write
+
+
+def _webp_extended(data: bytes) -> tuple[bytes, memoryview]:
+    """The VP8X chunk (XMP flag set) and the chunks after it, of a still WebP with no XMP
+    of its own; a simple WebP (one VP8 or VP8L chunk) gets the VP8X chunk it lacks."""
+    end = 8 + int.from_bytes(data[4:8], "little")
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP" or not 30 <= end <= len(data):
+        raise ValueError("not a WebP")
+    data = memoryview(data)[:end]  # no copy of the image data
+    first = data[12:16]
+    if first == b"VP8X":
+        flags = data[20]
+        if flags & 0x06:  # XMP already there (0x04) or an animation (0x02)
+            raise ValueError("a WebP with its own XMP or an animation")
+        return b"VP8X" + data[16:20] + bytes([flags | 0x04]) + data[21:30], data[30:]
+    if first == b"VP8L" and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        width, height = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        alpha = 0x10 if bits >> 28 & 1 else 0
+    elif first == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
+        width = int.from_bytes(data[26:28], "little") & 0x3FFF
+        height = int.from_bytes(data[28:30], "little") & 0x3FFF
+        alpha = 0
+    else:
+        raise ValueError("not a still WebP")
+    vp8x = (
+        bytes([alpha | 0x04, 0, 0, 0])
+        + (width - 1).to_bytes(3, "little")
+        + (height - 1).to_bytes(3, "little")
+    )
+    return b"VP8X" + struct.pack("<I", 10) + vp8x, data[12:]
 
 
 def _png_parts(pixels: np.ndarray, text: dict[str, str], level: int) -> Iterator[bytes]:
     import numpy as np
 
-    if pixels.dtype not in (np.uint8, np.uint16) or pixels.ndim not in (2, 3):
-        raise ValueError("a PNG takes H×W or H×W×4 uint8/uint16 pixels")
+    if not (pixels.dtype in (np.uint8, np.uint16) or pixels.dtype.kind == "f") or pixels.ndim not in (2, 3):
+        raise ValueError("a PNG takes H×W or H×W×4 uint8/uint16 (or 0..1 float) pixels")
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
     if channels not in (1, 4):
         raise ValueError("a PNG takes grey (H×W) or RGBA (H×W×4) pixels")
     height, width = pixels.shape[:2]
-    depth = 8 * pixels.itemsize
+    depth = 16 if pixels.dtype == np.uint16 else 8
     out = io.BytesIO()
     out.write(_PNG_SIGNATURE)
     _chunk(out, b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 0 if channels == 1 else 6, 0, 0, 0))
     for key, value in text.items():
         _chunk(out, b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1"))
     yield out.getvalue()
-    rows = max(1, _BAND_BYTES // (width * channels * pixels.itemsize + 1))
+    rows = max(1, _BAND_BYTES // (width * channels * depth // 8 + 1))
     adler, head = 1, b"\x78\x01"  # zlib header: deflate, 32 KB window
     for body, band_adler, size in _in_order(
         lambda top: _deflate_rows(pixels, top, rows, level), range(0, height, rows)
@@ -381,7 +463,9 @@ def _deflate_rows(pixels: np.ndarray, top: int, rows: int, level: int) -> tuple[
 
     start = max(0, top - 1)
     band = pixels[start : top + rows]
-    raw = np.ascontiguousarray(band, dtype=">u2" if pixels.itemsize == 2 else np.uint8)
+    if band.dtype.kind == "f":  # 0..1 floats, rounded to 8 bits
+        band = (np.clip(band, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    raw = np.ascontiguousarray(band, dtype=">u2" if band.dtype == np.uint16 else np.uint8)
     raw = raw.view(np.uint8).reshape(band.shape[0], -1)
     if top == 0:
         raw = np.concatenate([np.zeros((1, raw.shape[1]), np.uint8), raw])
