@@ -268,19 +268,29 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_on_a_terminal_the_bar_shows_rate_and_eta_and_keeps_waits_visible():
+def test_on_a_terminal_the_bar_shows_rate_and_eta_and_keeps_waits_visible(monkeypatch):
     stream = Terminal()
-    bar = cli.ProgressBar(2, stream)
+    monkeypatch.setattr(sys, "stderr", stream)  # the bar's and -v's stream, as in `bgcut cut`
+    bar = cli.ProgressBar(2, sys.stderr)
     bar.update(1, "a.png -> a-cut.png")
     bar.note("b.png: waiting 2 s: the service's rate limit (429)")
     shown = stream.getvalue()
     bar.message("FAILED c.png (why: in the summary below)")
+    log = logging.getLogger("bgcut")  # where -v puts its handler
+    handler = logging.StreamHandler(sys.stderr)
+    log.addHandler(handler)
+    try:
+        with bar.logs_above():
+            logging.getLogger("bgcut.client").warning("a log line above the bar")
+    finally:
+        log.removeHandler(handler)
     bar.update(2, "b.png -> b-cut.png")
     bar.close()
     text = stream.getvalue()
     assert "b.png: waiting 2 s: the service's rate limit (429)" in shown
     assert "1/2" in text and "2/2" in text and "images/s" in text and "<" in text
     assert "FAILED c.png (why: in the summary below)\n" in text
+    assert "1/2" in text.split("a log line above the bar\n", 1)[1]  # the bar drawn again below it
     assert "\r" in text  # redrawn in place, not a line per update
 
 

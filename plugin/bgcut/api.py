@@ -100,7 +100,7 @@ def cut_many(
     waits and retries per item.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise OptionError(f"Invalid jobs {jobs!r}: a whole number of at least 1 (uploads at once).")
+        raise OptionError(choices.invalid("jobs", jobs, "a whole number of at least 1 (uploads at once)"))
     engine = _engine(engine, engine_args)
     pacer = RatePacer(initial_limit=initial_limit or configured_rate_limit(), minute=minute)
     return run_batch(

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TextIO
 
@@ -326,7 +327,7 @@ def _run_cut(
             bar.note(f"{plan[item.index][0].name}: {text}")
 
     pacer = RatePacer(initial_limit=rate_limit or configured_rate_limit())
-    with stop_on_signals(cancel, bar.message) as stopped:
+    with stop_on_signals(cancel, bar.message) as stopped, bar.logs_above():
         items = run_batch(
             engine,
             [p for p, _ in plan],
@@ -567,6 +568,14 @@ class ProgressBar:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+    def logs_above(self) -> AbstractContextManager[object]:
+        """While the bar is drawn, -v's log lines are printed above it, not through it."""
+        if self._bar is None:
+            return nullcontext()
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        return logging_redirect_tqdm(loggers=[logging.getLogger("bgcut")])
 
     def _meter(self, done: int) -> str:
         elapsed = time.monotonic() - self._started
