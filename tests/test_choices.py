@@ -217,19 +217,20 @@ def test_lowercase_choices_go_on_the_wire_canonically(capsys, tmp_path, emulator
 
 
 # -- the library -------------------------------------------------------------------------------
-def test_engine_arguments_beside_an_engine_object_are_refused_not_dropped(emulator, key):
+def test_engine_arguments_beside_an_engine_object_are_named_not_dropped_silently(emulator, key):
     engine = api.make_engine("backgroundcut", api_key=key, endpoint=emulator.endpoint, cache=False)
     img = subject_photo(64, 48)[0]
-    with pytest.raises(TypeError) as info:
-        api.remove_background(img, engine=engine, api_key="another-key-0123456789")
-    assert "api_key" in str(info.value) and "make_engine" in str(info.value)
-    assert "another-key" not in str(info.value)
-    with pytest.raises(TypeError):
+    with pytest.warns(UserWarning, match="api_key ignored") as caught:
+        cut = api.remove_background(img, engine=engine, api_key="another-key-0123456789")
+    assert "make_engine" in str(caught[0].message) and "another-key" not in str(caught[0].message)
+    assert caught[0].filename == __file__  # points at the caller's line
+    assert cut.mask.shape == (48, 64) and emulator.seen[-1].status == 200  # the engine's own key
+    with pytest.warns(UserWarning, match="endpoint ignored"):
         api.cut_many([img], engine=engine, endpoint="http://127.0.0.1:9")
-    with pytest.raises(OptionError):
+    sent = len(emulator.seen)
+    with pytest.raises(OptionError) as info:
         api.cut_many([img], engine=engine, jobs=0)
-    assert emulator.seen == []
-    assert api.remove_background(img, engine=engine).mask.shape == (48, 64)  # the engine alone still cuts
+    assert "at least 1" in str(info.value) and len(emulator.seen) == sent
 
 
 # -- `bgcut cache`, `-v`, the progress bar -------------------------------------------------------

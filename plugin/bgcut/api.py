@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterable, Sequence
 
 from . import choices
@@ -116,14 +117,19 @@ def cut_many(
 
 
 def _engine(engine: Engine | str | None, engine_args: dict[str, object]) -> Engine:
-    """The engine given, or one made by name with `engine_args`; arguments an engine object
-    would silently ignore are refused."""
+    """The engine given, or one made by name with `engine_args`.
+
+    Beside an engine object those arguments cannot apply (it is already made): they are
+    named in a warning rather than dropped without a word. (A TypeError would be stricter;
+    existing callers pass `cache=False` beside an engine, so it warns for now.)"""
     if isinstance(engine, Engine):
         if engine_args:
             names = ", ".join(sorted(engine_args))
-            raise TypeError(
-                f"{names}: these set up an engine made by name, but an engine object was given; "
-                "pass them to make_engine() instead."
+            warnings.warn(
+                f"{names} ignored: these set up an engine made by name, but an engine object was "
+                "given; pass them to make_engine() instead.",
+                UserWarning,
+                stacklevel=3,
             )
         return engine
     return make_engine(engine or choices.ENGINES.default, **engine_args)  # type: ignore[arg-type]
