@@ -111,7 +111,7 @@ class BgcutRemoveBackground(Gimp.PlugIn):
             "Cuts out the subject of each selected layer and adds the result as a layer mask, "
             "a new cut-out layer, a new mask layer or the image's selection (Select subject), "
             "at the layer's full size. The original pixels are never changed. Needs a "
-            "BackgroundCut API key (bgcut config --set-key) or the offline engine.",
+            "BackgroundCut API key (asked for on first use) or the offline engine.",
             name,
         )
         proc.set_attribution("bgcut", "bgcut", "2026")
