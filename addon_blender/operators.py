@@ -8,20 +8,30 @@ from __future__ import annotations
 import bpy
 
 from . import actions, preferences
+from .bgcut import choices
 from .bgcut.errors import BgcutError
-
-_OUTPUT_ITEMS = preferences.OUTPUT_ITEMS
 
 
 class _RemoveBackground:
     bl_options = {"REGISTER", "UNDO"}
 
-    output: bpy.props.EnumProperty(name="Output", items=_OUTPUT_ITEMS, default="RGBA")  # type: ignore[valid-type]
-    quality: bpy.props.StringProperty(name="Quality", description="High, Medium or Low (empty: preferences)")  # type: ignore[valid-type]
-    return_type: bpy.props.StringProperty(
-        name="Return type", description="PNG, WEBP or WEBP_N (empty: preferences)"
-    )  # type: ignore[valid-type]
-    max_resolution: bpy.props.IntProperty(name="Max resolution", min=0, max=12_000_000, default=0)  # type: ignore[valid-type]
+    output: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Output", items=preferences.OUTPUT_ITEMS, default=choices.BLENDER_OUTPUTS.default
+    )
+    # free text, so that empty can mean "the preferences' choice"; any case is accepted
+    quality: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Quality", description=f"{choices.QUALITIES.text()} (empty: preferences)"
+    )
+    return_type: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Return type", description=f"{choices.RETURN_TYPES_TEXT} (empty: preferences)"
+    )
+    max_resolution: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Max resolution",
+        description="Pixels sent at most (0: the service's limit, 12 MP)",
+        min=0,
+        max=choices.MAX_PIXELS,
+        default=0,
+    )
 
     # -- what differs between the Image Editor and the compositor ---------------------
     def source_image(self, context) -> bpy.types.Image:

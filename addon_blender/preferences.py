@@ -9,23 +9,23 @@ import textwrap
 import bpy
 
 from . import compat
-from .bgcut import config
+from .bgcut import choices, config
 from .bgcut.errors import BgcutError
 
-OUTPUT_ITEMS = [
-    ("RGBA", "Cut-out", "A new RGBA image with the background removed"),
-    ("MASK", "Mask", "A new grayscale image holding the mask"),
-]
-ENGINE_ITEMS = [
-    ("auto", "Automatic", "BackgroundCut when an API key is set, otherwise the offline model"),
-    ("backgroundcut", "BackgroundCut", "The BackgroundCut service (needs an API key and credits)"),
-    (
-        "local",
-        "Offline model",
-        "u2netp on this computer: no key, no upload (extension built with --local-engine)",
-    ),
-]
-QUALITY_ITEMS = [(q, q, f"BackgroundCut quality {q}") for q in ("High", "Medium", "Low")]
+#: what Blender adds to the core's help for a value
+_NOTES = {"local": "extension built with --local-engine"}
+
+
+def enum_items(options: choices.Choices) -> list[tuple[str, str, str]]:
+    """An EnumProperty's items from one of bgcut.choices' tables (identifier, name, help)."""
+    return [
+        (c.value, c.label, f"{c.help} ({_NOTES[c.value]})" if c.value in _NOTES else c.help) for c in options
+    ]
+
+
+OUTPUT_ITEMS = enum_items(choices.BLENDER_OUTPUTS)
+ENGINE_ITEMS = enum_items(choices.ENGINES)
+QUALITY_ITEMS = enum_items(choices.QUALITIES)
 
 
 def _get_key(self) -> str:
@@ -80,12 +80,12 @@ class BgcutPreferences(bpy.types.AddonPreferences):
     endpoint: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Endpoint", description="Leave empty for BackgroundCut's own API", default=""
     )
-    engine: bpy.props.EnumProperty(name="Engine", items=ENGINE_ITEMS, default="auto")  # type: ignore[valid-type]
-    quality: bpy.props.EnumProperty(name="Quality", items=QUALITY_ITEMS, default="Medium")  # type: ignore[valid-type]
+    engine: bpy.props.EnumProperty(name="Engine", items=ENGINE_ITEMS, default=choices.ENGINES.default)  # type: ignore[valid-type]
+    quality: bpy.props.EnumProperty(name="Quality", items=QUALITY_ITEMS, default=choices.QUALITIES.default)  # type: ignore[valid-type]
     return_type: bpy.props.StringProperty(  # type: ignore[valid-type]
-        name="Return type", description="PNG, WEBP or WEBP_1 .. WEBP_100", default="WEBP"
+        name="Return type", description=choices.RETURN_TYPES_TEXT, default=choices.DEFAULT_RETURN_TYPE
     )
-    output: bpy.props.EnumProperty(name="Output", items=OUTPUT_ITEMS, default="RGBA")  # type: ignore[valid-type]
+    output: bpy.props.EnumProperty(name="Output", items=OUTPUT_ITEMS, default=choices.BLENDER_OUTPUTS.default)  # type: ignore[valid-type]
     decontaminate: bpy.props.BoolProperty(  # type: ignore[valid-type]
         name="Decontaminate edge colours",
         description="Where bgcut builds the cut-out itself (offline model, images over 12 MP, float "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bpy
 
 from .actions import CutJob
+from .bgcut import choices
 from .operators import IMAGE_OT_bgcut_remove_background as ImageOp
 from .operators import NODE_OT_bgcut_remove_background as NodeOp
 from .operators import WM_OT_bgcut_cancel as CancelOp
@@ -48,8 +49,9 @@ class NODE_PT_bgcut(bpy.types.Panel):
         if _draw_running(self.layout):
             return
         col = self.layout.column(align=True)
-        col.operator(NodeOp.bl_idname, text="Cut-out").output = "RGBA"
-        col.operator(NodeOp.bl_idname, text="Mask + Set Alpha").output = "MASK"
+        for output in choices.BLENDER_OUTPUTS:  # a mask is wired through a Set Alpha node
+            text = f"{output.label} + Set Alpha" if output.value == "MASK" else output.label
+            col.operator(NodeOp.bl_idname, text=text).output = output.value
 
 
 class IMAGE_PT_bgcut(bpy.types.Panel):
@@ -66,8 +68,8 @@ class IMAGE_PT_bgcut(bpy.types.Panel):
         if _draw_running(self.layout):
             return
         col = self.layout.column(align=True)
-        col.operator(ImageOp.bl_idname, text="Cut-out").output = "RGBA"
-        col.operator(ImageOp.bl_idname, text="Mask").output = "MASK"
+        for output in choices.BLENDER_OUTPUTS:
+            col.operator(ImageOp.bl_idname, text=output.label).output = output.value
 
 
 _menus = (

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterable, Sequence
 
+from . import choices
 from .batch import BatchItem, BatchProgress, BatchStatus, run_batch
 from .cache import AnswerCache
 from .client import BackgroundCutClient
@@ -12,31 +14,21 @@ from .config import find_key
 from .cutout import Cutout
 from .engine import BackgroundCutEngine, Engine, Progress
 from .errors import MissingKeyError, OptionError
-from .model import is_installed
+from .model import has_onnxruntime, local_available
 from .options import CutOptions
 from .pacing import RatePacer, configured_rate_limit
 from .source import SourceLike, load_source
 
-ENGINES = ("auto", "backgroundcut", "local")
+__all__ = ["cut_many", "has_onnxruntime", "local_available", "make_engine", "remove_background"]
+
 AUTO_LOCAL_NOTICE = (
     "No BackgroundCut API key is set: using the local u2netp engine. For the service's "
     "quality, set a key with `bgcut config --set-key`."
 )
 
 
-def has_onnxruntime() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("onnxruntime") is not None
-
-
-def local_available() -> bool:
-    """The local engine can run: its model is installed and onnxruntime importable."""
-    return is_installed() and has_onnxruntime()
-
-
 def make_engine(
-    engine: str = "auto",
+    engine: str = choices.ENGINES.default,
     *,
     api_key: str | None = None,
     endpoint: str | None = None,
@@ -45,9 +37,9 @@ def make_engine(
     retry_budget: float = 120.0,
 ) -> Engine:
     """The engine to cut with: BackgroundCut, the local model, or `auto` (BackgroundCut when
-    a key is configured, otherwise local; the engine's `notice` then says so)."""
-    if engine not in ENGINES:
-        raise OptionError(f"Invalid engine {engine!r}: allowed values are {', '.join(ENGINES)}.")
+    a key is configured, otherwise local; the engine's `notice` then says so). The name
+    is matched without regard to case."""
+    engine = choices.ENGINES.canonical(engine)
     if engine == "auto" and find_key(api_key) is None and not local_available():
         raise MissingKeyError()
     if engine == "local" or (engine == "auto" and find_key(api_key) is None):
@@ -84,8 +76,7 @@ def remove_background(
     """
     options = options or CutOptions()
     source = load_source(image, linear=linear)
-    if not isinstance(engine, Engine):
-        engine = make_engine(engine or "auto", **engine_args)  # type: ignore[arg-type]
+    engine = _engine(engine, engine_args)
     return engine.cut(source, options, progress=progress, cancel=cancel)
 
 
@@ -109,8 +100,9 @@ def cut_many(
     land); a `bgcut.Cancel`'s `abandon()` also stops waiting for them. `status` hears of
     waits and retries per item.
     """
-    if not isinstance(engine, Engine):
-        engine = make_engine(engine or "auto", **engine_args)  # type: ignore[arg-type]
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise OptionError(choices.invalid("jobs", jobs, "a whole number of at least 1 (uploads at once)"))
+    engine = _engine(engine, engine_args)
     pacer = RatePacer(initial_limit=initial_limit or configured_rate_limit(), minute=minute)
     return run_batch(
         engine,
@@ -122,3 +114,22 @@ def cut_many(
         cancel=cancel,
         status=status,
     )
+
+
+def _engine(engine: Engine | str | None, engine_args: dict[str, object]) -> Engine:
+    """The engine given, or one made by name with `engine_args`.
+
+    Beside an engine object those arguments cannot apply (it is already made): they are
+    named in a warning rather than dropped without a word. (A TypeError would be stricter;
+    existing callers pass `cache=False` beside an engine, so it warns for now.)"""
+    if isinstance(engine, Engine):
+        if engine_args:
+            names = ", ".join(sorted(engine_args))
+            warnings.warn(
+                f"{names} ignored: these set up an engine made by name, but an engine object was "
+                "given; pass them to make_engine() instead.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return engine
+    return make_engine(engine or choices.ENGINES.default, **engine_args)  # type: ignore[arg-type]

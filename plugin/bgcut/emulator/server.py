@@ -27,6 +27,7 @@ from werkzeug.serving import generate_adhoc_ssl_context, load_ssl_context
 from werkzeug.wrappers import Request
 
 from ..answer import sniff
+from ..choices import RETURN_TYPE_PATTERN
 from ..config import mask_key
 from ..options import MAX_PIXELS, QUALITIES, CutOptions
 from .ratelimit import DynamicLimit
@@ -39,7 +40,6 @@ BALANCE_PATH = "/v2/_emulator/balance"  # not part of the service: a key's credi
 MAX_BODY = 12_000_000
 MAX_DECODE_PIXELS = 60_000_000
 TIMEOUT = 30.0  # seconds a connection may stay silent before the emulator drops it
-_RETURN_TYPE = re.compile(r"^(PNG|WEBP|WEBP_([1-9][0-9]?|100))$")
 _UNPRINTABLE = re.compile(r"[^\x21-\x7e]")
 
 __all__ = ["BALANCE_PATH", "MAX_BODY", "PATH", "Emulator", "Fault", "Seen"]
@@ -519,7 +519,7 @@ def _validate(fields: dict[str, str]) -> dict[str, object]:
     if quality not in QUALITIES:
         raise _Abort(400, f"Invalid quality {quality!r}: High, Medium or Low")
     return_type = fields.get("return_type", "PNG")
-    if not _RETURN_TYPE.match(return_type):
+    if not RETURN_TYPE_PATTERN.match(return_type):  # case-sensitive, as the service
         raise _Abort(400, f"Invalid return_type {return_type!r}")
     channels = fields.get("channels", "rgba")
     if channels not in ("rgba", "alpha"):
@@ -552,7 +552,7 @@ def _segmenter(kind: str):  # type: ignore[no-untyped-def]
         raise ValueError(f"segmentation must be simple, local or auto, not {kind!r}")
     if kind == "simple":
         return segment
-    from ..api import local_available
+    from ..model import local_available
 
     if kind == "auto" and not local_available():
         return segment

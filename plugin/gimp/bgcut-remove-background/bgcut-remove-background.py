@@ -20,43 +20,24 @@ if os.path.isdir(_VENDOR):
 import gi  # noqa: E402
 
 gi.require_version("Gimp", "3.0")
+from bgcut import choices  # noqa: E402 - light (stdlib only): safe before numpy is known
 from gi.repository import Gimp, GLib, GObject  # noqa: E402
 
 PROC_NAME = "plug-in-bgcut-remove-background"
-OUTPUTS = (
+#: how Select subject combines with the current selection: GIMP's alone, so kept here
+SELECTION_MODES = choices.Choices(
+    "selection mode",
     (
-        "layer-mask",
-        "Layer mask on the layer",
-        "Add the cut as a mask on the selected layer (non-destructive)",
+        choices.Choice("replace", "Replace the selection", "The subject becomes the selection"),
+        choices.Choice("add", "Add to the selection", "The subject is added to the current selection"),
+        choices.Choice(
+            "subtract", "Subtract from the selection", "The subject is taken out of the current selection"
+        ),
+        choices.Choice(
+            "intersect", "Intersect with the selection", "Keep only the selection's part of the subject"
+        ),
     ),
-    ("rgba-layer", "New cut-out layer", "Add a new layer '<name> (cut)' above, with the background removed"),
-    ("mask-layer", "New mask layer", "Add a new grayscale layer holding the mask"),
-    (
-        "selection",
-        "Select subject",
-        "Make the subject the image's selection (see Selection mode); the layer is untouched",
-    ),
-)
-SELECTION_MODES = (
-    ("replace", "Replace the selection", "The subject becomes the selection"),
-    ("add", "Add to the selection", "The subject is added to the current selection"),
-    ("subtract", "Subtract from the selection", "The subject is taken out of the current selection"),
-    ("intersect", "Intersect with the selection", "Keep only the selection's part of the subject"),
-)
-RETURN_FORMATS = (
-    ("webp-lossless", "WebP lossless", "Smallest download with no loss"),
-    ("png", "PNG", "Lossless PNG"),
-    ("webp-quality", "WebP with a quality", "Lossy WebP at the WebP quality below"),
-)
-QUALITIES = (
-    ("High", "High", "Best edges, slowest"),
-    ("Medium", "Medium", "Balanced"),
-    ("Low", "Low", "Fastest"),
-)
-ENGINES = (
-    ("auto", "Automatic", "BackgroundCut when an API key is set, otherwise the offline model"),
-    ("backgroundcut", "BackgroundCut", "The BackgroundCut service (needs an API key and credits)"),
-    ("local", "Offline model", "u2netp on this computer: no key, no upload"),
+    default="replace",
 )
 
 # what the dialog shows; return-type and max-resolution stay for scripts (pixels, free text)
@@ -130,19 +111,17 @@ class BgcutRemoveBackground(Gimp.PlugIn):
             "Cuts out the subject of each selected layer and adds the result as a layer mask, "
             "a new cut-out layer, a new mask layer or the image's selection (Select subject), "
             "at the layer's full size. The original pixels are never changed. Needs a "
-            "BackgroundCut API key (bgcut config --set-key) or the offline engine.",
+            "BackgroundCut API key (asked for on first use) or the offline engine.",
             name,
         )
         proc.set_attribution("bgcut", "bgcut", "2026")
         rw = GObject.ParamFlags.READWRITE
-        proc.add_choice_argument("output", "Out_put", "What to add", _choice(OUTPUTS), "layer-mask", rw)
-        proc.add_choice_argument(
-            "quality", "_Quality", "BackgroundCut quality", _choice(QUALITIES), "Medium", rw
-        )
+        _add_choice(proc, "output", "Out_put", "What to add", choices.GIMP_OUTPUTS)
+        _add_choice(proc, "quality", "_Quality", "BackgroundCut quality", choices.QUALITIES)
         proc.add_string_argument(
             "return-type",
             "Return _type",
-            "For scripts: PNG, WEBP or WEBP_1 .. WEBP_100; when set it wins over Return format",
+            f"For scripts: {choices.RETURN_TYPES_TEXT} (any case); when set it wins over Return format",
             "",
             rw,
         )
@@ -151,40 +130,46 @@ class BgcutRemoveBackground(Gimp.PlugIn):
             "_Max resolution",
             "For scripts: pixels sent at most; the smaller of this and Size limit applies",
             1,
-            12_000_000,
-            12_000_000,
+            choices.MAX_PIXELS,
+            choices.MAX_PIXELS,
             rw,
         )
         proc.add_boolean_argument(
             "selection-only", "Selection o_nly", "Cut only the selection's bounds", False, rw
         )
-        proc.add_choice_argument("engine", "En_gine", "Who cuts", _choice(ENGINES), "auto", rw)
-        proc.add_choice_argument(
+        _add_choice(proc, "engine", "En_gine", "Who cuts", choices.ENGINES)
+        _add_choice(
+            proc,
             "selection-mode",
             "Selection mo_de",
             "How Select subject combines with the current selection",
-            _choice(SELECTION_MODES),
-            "replace",
-            rw,
+            SELECTION_MODES,
         )
-        proc.add_choice_argument(
+        _add_choice(
+            proc,
             "return-format",
             "Return _format",
             "How BackgroundCut sends the cut back",
-            _choice(RETURN_FORMATS),
-            "webp-lossless",
+            choices.RETURN_FORMATS,
+        )
+        low, high = choices.WEBP_QUALITY_RANGE
+        proc.add_int_argument(
+            "webp-quality",
+            "WebP qualit_y",
+            f"Used with 'WebP with a quality' ({low}-{high})",
+            low,
+            high,
+            choices.DEFAULT_WEBP_QUALITY,
             rw,
         )
-        proc.add_int_argument(
-            "webp-quality", "WebP qualit_y", "Used with 'WebP with a quality' (1-100)", 1, 100, 90, rw
-        )
+        megapixels = choices.MAX_PIXELS / 1_000_000
         proc.add_double_argument(
             "max-megapixels",
             "Size limit (megapi_xels)",
             "Larger pictures are sent downscaled to this; the result is always full size",
             0.01,
-            12.0,
-            12.0,
+            megapixels,
+            megapixels,
             rw,
         )
         proc.add_boolean_argument(
@@ -198,11 +183,23 @@ class BgcutRemoveBackground(Gimp.PlugIn):
         return proc
 
 
-def _choice(entries):
+def _add_choice(proc, name: str, label: str, blurb: str, options: choices.Choices) -> None:
+    """A choice argument whose values, labels, help and default are bgcut.choices' own."""
+    proc.add_choice_argument(
+        name, label, blurb, gimp_choice(options), options.default, GObject.ParamFlags.READWRITE
+    )
+
+
+def gimp_choice(options: choices.Choices):
     choice = Gimp.Choice.new()
-    for i, (nick, label, help_text) in enumerate(entries):
+    for i, (nick, label, help_text) in enumerate(choice_entries(options)):
         choice.add(nick, i, label, help_text)
     return choice
+
+
+def choice_entries(options: choices.Choices) -> list[tuple[str, str, str]]:
+    """(nick, label, help) per value, in the order the dialog shows them."""
+    return [(c.value, c.label, c.help) for c in options]
 
 
 if __name__ == "__main__":
