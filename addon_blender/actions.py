@@ -93,6 +93,7 @@ class CutJob:
         self.result: Cutout | None = None
         self.error: BaseException | None = None
         self._since = time.monotonic()
+        self._upload = "Uploading"
         self._thread = threading.Thread(target=self._run, args=(px, linear, options, engine), daemon=True)
         CutJob.running.append(self)
         self._thread.start()
@@ -105,6 +106,8 @@ class CutJob:
 
     def _progress(self, fraction: float, text: str) -> None:
         self.fraction, self.stage, self._since = fraction, text, time.monotonic()
+        if text.startswith("Uploading"):
+            self._upload = text.split(":", 1)[0]  # "Uploading 1.2 MB to BackgroundCut"
 
     def stop(self) -> None:
         self.cancel.abandon()
@@ -128,7 +131,11 @@ class CutJob:
         for the panel's progress bar."""
         stage = self.stage
         waited = time.monotonic() - self._since
-        if stage.startswith("Uploading") and waited >= 0.5:
+        if stage.startswith("Waiting for BackgroundCut"):  # every byte sent: the wait counts from then
+            stage = f"{self._upload} — sent; waiting for the service, {waited:.0f} s"
+            if short:
+                stage = f"Waiting for the service, {waited:.0f} s"
+        elif stage.startswith("Uploading") and "%" not in stage and waited >= 0.5:  # no byte counts
             stage = (
                 f"Waiting for the service, {waited:.0f} s"
                 if short
