@@ -1,7 +1,9 @@
 """What Remove Background does in Blender, shared by both operators and by scripts.
 
 `cut` runs the core (no bpy: safe in a worker thread); `read_source` and `publish` touch
-bpy and run on the main thread only. `remove_background` chains them for scripts.
+bpy and run on the main thread only. `remove_background` chains them for scripts. Every
+failure leaves as a `HostError` in Blender's words (`bgcut.errors.phrased_for`), as the
+GIMP plug-in's do in GIMP's; a cancel keeps its type (the operator says it its own way).
 """
 
 from __future__ import annotations
@@ -14,39 +16,38 @@ import bpy
 import numpy as np
 
 from . import pixels, preferences
-from .bgcut import Cancel, CutOptions, Cutout, make_engine
+from .bgcut import Cancel, CutOptions, Cutout, errors, make_engine
 from .bgcut import remove_background as core_remove
-from .bgcut.errors import AbandonedError, BgcutError, CancelledError
+from .bgcut.errors import AbandonedError, CancelledError, HostError
 
+HOST = "blender"
 OUTPUTS = ("RGBA", "MASK")
-
-
-class OfflineError(BgcutError):
-    def __init__(self) -> None:
-        super().__init__(
-            "Blender is offline: allow online access in Preferences ▸ System ▸ Network, "
-            "then run Remove Background again. Nothing was changed."
-        )
+OFFLINE_TEXT = (
+    "Blender is offline: allow online access in Edit ▸ Preferences ▸ System ▸ Network, "
+    "then run Remove Background again. Nothing was changed."
+)
 
 
 def check_online() -> None:
     if not bpy.app.online_access:
-        raise OfflineError()
+        raise HostError(OFFLINE_TEXT, kind="offline")
 
 
 def options_from(prefs, *, quality: str = "", return_type: str = "", max_resolution: int = 0) -> CutOptions:
-    return CutOptions(
-        quality=quality or (prefs.quality if prefs else CutOptions.quality),
-        return_type=(return_type or (prefs.return_type if prefs else CutOptions.return_type)).strip(),
-        max_resolution=max_resolution or CutOptions.max_resolution,
-        decontaminate=bool(prefs.decontaminate) if prefs else CutOptions.decontaminate,
-    )
+    with errors.phrased_for(HOST, unchanged=True):
+        return CutOptions(
+            quality=quality or (prefs.quality if prefs else CutOptions.quality),
+            return_type=(return_type or (prefs.return_type if prefs else CutOptions.return_type)).strip(),
+            max_resolution=max_resolution or CutOptions.max_resolution,
+            decontaminate=bool(prefs.decontaminate) if prefs else CutOptions.decontaminate,
+        )
 
 
 def engine_from(prefs):  # type: ignore[no-untyped-def]
     endpoint = prefs.endpoint.strip() if prefs and prefs.endpoint.strip() else None
     kind = prefs.engine if prefs else "auto"
-    engine = make_engine(kind, endpoint=endpoint)
+    with errors.phrased_for(HOST, unchanged=True):
+        engine = make_engine(kind, endpoint=endpoint)
     if engine.name == "backgroundcut":
         check_online()  # the offline engine needs no network, so Blender's setting only gates uploads
     return engine
@@ -55,8 +56,8 @@ def engine_from(prefs):  # type: ignore[no-untyped-def]
 def read_source(image: bpy.types.Image) -> tuple[np.ndarray, bool]:
     try:
         return pixels.read(image)
-    except ValueError as exc:
-        raise BgcutError(str(exc)) from None
+    except ValueError as exc:  # pixels' own words, about the image (no key can be in them)
+        raise HostError(errors.say_unchanged(str(exc))) from exc
 
 
 def cut(
@@ -68,7 +69,8 @@ def cut(
     cancel: threading.Event | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> Cutout:
-    return core_remove(px, options, engine=engine, linear=linear, cancel=cancel, progress=progress)
+    with errors.phrased_for(HOST, unchanged=True, keep=(CancelledError,)):
+        return core_remove(px, options, engine=engine, linear=linear, cancel=cancel, progress=progress)
 
 
 CANCELLED_TEXT = (
@@ -91,6 +93,7 @@ class CutJob:
         self.result: Cutout | None = None
         self.error: BaseException | None = None
         self._since = time.monotonic()
+        self._upload = "Uploading"
         self._thread = threading.Thread(target=self._run, args=(px, linear, options, engine), daemon=True)
         CutJob.running.append(self)
         self._thread.start()
@@ -103,6 +106,8 @@ class CutJob:
 
     def _progress(self, fraction: float, text: str) -> None:
         self.fraction, self.stage, self._since = fraction, text, time.monotonic()
+        if text.startswith("Uploading"):
+            self._upload = text.split(":", 1)[0]  # "Uploading 1.2 MB to BackgroundCut"
 
     def stop(self) -> None:
         self.cancel.abandon()
@@ -126,7 +131,11 @@ class CutJob:
         for the panel's progress bar."""
         stage = self.stage
         waited = time.monotonic() - self._since
-        if stage.startswith("Uploading") and waited >= 0.5:
+        if stage.startswith("Waiting for BackgroundCut"):  # every byte sent: the wait counts from then
+            stage = f"{self._upload} — sent; waiting for the service, {waited:.0f} s"
+            if short:
+                stage = f"Waiting for the service, {waited:.0f} s"
+        elif stage.startswith("Uploading") and "%" not in stage and waited >= 0.5:  # no byte counts
             stage = (
                 f"Waiting for the service, {waited:.0f} s"
                 if short
@@ -156,7 +165,7 @@ def remove_background(
     if isinstance(image, str):
         image = bpy.data.images[image]
     if output not in OUTPUTS:
-        raise BgcutError(f"Unknown output {output!r}: use RGBA or MASK.")
+        raise HostError(f"Unknown output {output!r}: use RGBA or MASK.")
     prefs = preferences.get()
     options = options_from(prefs, quality=quality, return_type=return_type, max_resolution=max_resolution)
     px, linear = read_source(image)

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 from PIL import Image
 
-from .errors import BadAnswerError
+from .errors import BadAnswerError, Remedy
 
 #: The service never returns more than 12 MP; anything far larger is a bomb.
 MAX_ANSWER_PIXELS = 13_000_000
@@ -29,8 +29,8 @@ def decode_answer(data: bytes) -> np.ndarray:
         head = data[:60].decode("latin-1", "replace").replace("\n", " ").strip()
         raise BadAnswerError(
             "The service answered 200 but sent no PNG/WebP image "
-            f"({len(data)} bytes starting {head[:40]!r}). Check the endpoint "
-            "(`bgcut config --show`); try again later if it persists."
+            f"({len(data)} bytes starting {head[:40]!r}).",
+            remedy=Remedy.CHECK_ENDPOINT,
         )
     try:
         with warnings.catch_warnings():
@@ -49,7 +49,7 @@ def decode_answer(data: bytes) -> np.ndarray:
         raise BadAnswerError(
             f"The service's {kind} answer is damaged or truncated ({type(exc).__name__}). "
             "Try again; the cut was not applied."
-        ) from None
+        ) from exc
     if (
         im.mode in ("L", "LA", "I", "I;16", "1", "P")
         and "A" not in im.mode

@@ -47,7 +47,7 @@ class InFlight:
             if first.error is not None and not isinstance(first.error, CancelledError):
                 # the same request would end the same way (and a charged failure, an answer
                 # cut short, must not be bought again by each twin)
-                raise copy.copy(first.error) from None
+                raise copy.copy(first.error) from first.error
             # the twin was stopped before it got an answer: this caller tries for itself
         try:
             yield mine

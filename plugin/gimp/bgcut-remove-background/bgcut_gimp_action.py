@@ -1,8 +1,10 @@
 """What "Remove Background" does in GIMP: read every layer, cut them all, then write.
 
 All network work happens before the image is touched, so a failure (no key, 401, 402,
-no network, a bad answer) leaves the image exactly as it was. Writing happens in one
-undo group. GIMP calls go through gimpfu_compat; cutting goes through the bgcut core.
+no network, a bad answer) leaves the image exactly as it was, and says so. Writing happens
+in one undo group. GIMP calls go through gimpfu_compat; cutting goes through the bgcut core.
+Every failure leaves as a `HostError` in GIMP's words (`bgcut.errors.phrased_for`), as the
+Blender add-on's do in Blender's.
 """
 
 from __future__ import annotations
@@ -12,15 +14,19 @@ from dataclasses import dataclass
 import bgcut
 import gimpfu_compat as gf
 from bgcut import config as bgcut_config
-from bgcut.errors import BgcutError, MissingKeyError
+from bgcut import errors
+from bgcut.errors import HostError, MissingKeyError
 
 OUTPUTS = ("layer-mask", "rgba-layer", "mask-layer", "selection")
 SELECTION_MODES = ("replace", "add", "subtract", "intersect")
 RETURN_FORMATS = {"png": "PNG", "webp-lossless": "WEBP", "webp-quality": "WEBP_{q}"}
 
 
-class UserFacingError(Exception):
-    """A message for the user (shown by GIMP; EXECUTION_ERROR text for scripts)."""
+HOST = "gimp"
+
+#: what the entry file shows as the EXECUTION_ERROR text: the core's HostError, which is a
+#: BgcutError (the Blender add-on raises the same)
+UserFacingError = HostError
 
 
 @dataclass
@@ -46,29 +52,27 @@ def settings_from(config) -> Settings:
     get = config.get_property
     fmt = RETURN_FORMATS.get(get("return-format"), "WEBP").format(q=int(get("webp-quality")))
     pixels = min(int(get("max-resolution")), round(float(get("max-megapixels")) * 1_000_000))
-    try:
+    with errors.phrased_for(HOST, unchanged=True):
         options = bgcut.CutOptions(
             quality=get("quality"),
             return_type=(get("return-type") or "").strip() or fmt,
             max_resolution=max(pixels, 1),
             decontaminate=bool(get("decontaminate")),
         )
-    except BgcutError as exc:
-        raise UserFacingError(str(exc)) from None
     output, mode = get("output"), get("selection-mode")
     if output not in OUTPUTS:
-        raise UserFacingError(f"Unknown output {output!r}: use one of {', '.join(OUTPUTS)}.")
+        raise HostError(f"Unknown output {output!r}: use one of {', '.join(OUTPUTS)}.")
     if mode not in SELECTION_MODES:
-        raise UserFacingError(f"Unknown selection mode {mode!r}: use one of {', '.join(SELECTION_MODES)}.")
+        raise HostError(f"Unknown selection mode {mode!r}: use one of {', '.join(SELECTION_MODES)}.")
     return Settings(output, options, bool(get("selection-only")), get("engine"), mode)
 
 
 def remove_background(image, drawables: list, settings: Settings, *, interactive: bool) -> None:
     if not drawables:
-        raise UserFacingError("Select at least one layer, then run Remove Background again.")
+        raise HostError("Select at least one layer, then run Remove Background again.")
     problems = [p for p in (gf.layer_problem(d) for d in drawables) if p]
     if problems:
-        raise UserFacingError(" ".join(problems) + " Nothing was changed.")
+        raise HostError(errors.say_unchanged(" ".join(problems)))
     jobs = _plan(image, drawables, settings.selection_only)
     engine = _engine(settings.engine, interactive)
     if engine.notice:
@@ -80,15 +84,13 @@ def remove_background(image, drawables: list, settings: Settings, *, interactive
             step(n / len(jobs), f"{where}: preparing")
             job.pixels = gf.read_rgba(job.layer, job.rect, comp)
             base, share = n / len(jobs), 0.95 / len(jobs)
-            try:
+            with errors.phrased_for(HOST, unchanged=True):
                 job.cut = bgcut.remove_background(
                     job.pixels,
                     settings.options,
                     engine=engine,
                     progress=lambda f, t, b=base, s=share, w=where: step(b + f * s, f"{w}: {t}"),
                 )
-            except BgcutError as exc:
-                raise UserFacingError(f"{exc} Nothing was changed.") from None
         step(0.97, "Writing the result")
         with gf.undo_group(image):
             if settings.output == "selection":
@@ -110,8 +112,8 @@ def _plan(image, drawables: list, selection_only: bool) -> list[Job]:
             x1, y1 = max(sel[0] - ox, 0), max(sel[1] - oy, 0)
             x2, y2 = min(sel[0] + sel[2] - ox, w), min(sel[1] + sel[3] - oy, h)
             if x2 <= x1 or y2 <= y1:
-                raise UserFacingError(
-                    f"The selection does not overlap layer '{layer.get_name()}'. Nothing was changed."
+                raise HostError(
+                    errors.say_unchanged(f"The selection does not overlap layer '{layer.get_name()}'.")
                 )
             rect = (x1, y1, x2 - x1, y2 - y1)
         jobs.append(Job(layer, rect))
@@ -119,21 +121,18 @@ def _plan(image, drawables: list, selection_only: bool) -> list[Job]:
 
 
 def _engine(kind: str, interactive: bool):
+    """The engine; a missing key is asked for once when a person runs the plug-in."""
     try:
-        return bgcut.make_engine(kind)
-    except MissingKeyError as exc:
-        if not interactive:
-            raise UserFacingError(str(exc)) from None
-    except BgcutError as exc:
-        raise UserFacingError(f"{exc} Nothing was changed.") from None
+        with errors.phrased_for(HOST, unchanged=True, keep=(MissingKeyError,) if interactive else ()):
+            return bgcut.make_engine(kind)
+    except MissingKeyError:
+        pass  # asked for below, outside the handler
     key = gf.ask_for_key()
     if not key:
-        raise UserFacingError("No API key given; nothing was changed.")
-    try:
+        raise HostError("No API key given; nothing was changed.")
+    with errors.phrased_for(HOST, unchanged=True):
         bgcut_config.store_key(key)
         return bgcut.make_engine(kind)
-    except BgcutError as exc:
-        raise UserFacingError(str(exc)) from None
 
 
 def _placed(job: Job):
