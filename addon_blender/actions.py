@@ -16,12 +16,12 @@ import bpy
 import numpy as np
 
 from . import pixels, preferences
-from .bgcut import Cancel, CutOptions, Cutout, errors, make_engine
+from .bgcut import Cancel, CutOptions, Cutout, choices, errors, make_engine
 from .bgcut import remove_background as core_remove
 from .bgcut.errors import AbandonedError, CancelledError, HostError
 
 HOST = "blender"
-OUTPUTS = ("RGBA", "MASK")
+OUTPUTS = choices.BLENDER_OUTPUTS.values()
 OFFLINE_TEXT = (
     "Blender is offline: allow online access in Edit ▸ Preferences ▸ System ▸ Network, "
     "then run Remove Background again. Nothing was changed."
@@ -171,14 +171,6 @@ def remove_background(
     px, linear = read_source(image)
     result = cut(px, linear, options, engine_from(prefs))
     return publish(image, result, output)
-
-
-def compositor_tree(scene: bpy.types.Scene):  # type: ignore[no-untyped-def]
-    """Blender 5.x keeps the compositor in scene.compositing_node_group, 4.x in node_tree."""
-    tree = getattr(scene, "compositing_node_group", None)
-    if tree is None:
-        tree = getattr(scene, "node_tree", None)
-    return tree
 
 
 def show_in_editors(source: bpy.types.Image, result: bpy.types.Image, space=None) -> None:  # type: ignore[no-untyped-def]

@@ -34,6 +34,7 @@ TABLES = {
     "CHANNELS": choices.CHANNELS,
     "RETURN_FORMATS": choices.RETURN_FORMATS,
     "GIMP_OUTPUTS": choices.GIMP_OUTPUTS,
+    "GIMP_SELECTION_MODES": choices.GIMP_SELECTION_MODES,
     "BLENDER_OUTPUTS": choices.BLENDER_OUTPUTS,
 }
 ULTRA = choices.Choice("Ultra", "Ultra", "A quality a reviewer just added")
@@ -72,7 +73,7 @@ def string_constants(path: Path) -> set[str]:
 
 def gimp_choice_arguments() -> dict[str, choices.Choices]:
     """GIMP's choice arguments (name → the table it is built from), from the entry file."""
-    ns = host_namespace(GIMP_ENTRY, {"SELECTION_MODES", "choice_entries"})
+    ns = host_namespace(GIMP_ENTRY, {"choice_entries"})
     found = {}
     for call in calls(GIMP_ENTRY, "_add_choice"):
         name = ast.literal_eval(call.args[1])
@@ -312,7 +313,8 @@ def test_gimp_choice_arguments_are_built_from_the_core():
     assert set(args) == {"output", "quality", "engine", "selection-mode", "return-format"}
     assert args["output"] is choices.GIMP_OUTPUTS and args["quality"] is choices.QUALITIES
     assert args["engine"] is choices.ENGINES and args["return-format"] is choices.RETURN_FORMATS
-    ns = host_namespace(GIMP_ENTRY, {"SELECTION_MODES", "choice_entries"})
+    assert args["selection-mode"] is choices.GIMP_SELECTION_MODES
+    ns = host_namespace(GIMP_ENTRY, {"choice_entries"})
     assert ns["choice_entries"](choices.QUALITIES) == [(c.value, c.label, c.help) for c in choices.QUALITIES]
     # every choice argument goes through _add_choice, whose default is the table's own
     (direct,) = calls(GIMP_ENTRY, "add_choice_argument")
@@ -344,7 +346,7 @@ def test_a_quality_added_to_the_core_reaches_the_cli_gimp_and_blender(monkeypatc
     monkeypatch.setattr(choices, "QUALITIES", more)
     assert CutOptions(quality="ultra").form_fields()["quality"] == "Ultra"
     assert cut_args(["--quality", "ULTRA"]).quality == "Ultra"
-    ns = host_namespace(GIMP_ENTRY, {"SELECTION_MODES", "choice_entries"})
+    ns = host_namespace(GIMP_ENTRY, {"choice_entries"})
     assert ("Ultra", "Ultra", ULTRA.help) in ns["choice_entries"](gimp_choice_arguments()["quality"])
     assert ("Ultra", "Ultra", ULTRA.help) in blender_namespace()["QUALITY_ITEMS"]
 

@@ -12,7 +12,8 @@ from .cache import AnswerCache
 from .client import BackgroundCutClient
 from .config import find_key
 from .cutout import Cutout
-from .engine import BackgroundCutEngine, Engine, Progress
+from .engines.cloud import BackgroundCutEngine
+from .engines.protocol import Engine, Progress
 from .errors import MissingKeyError, OptionError
 from .model import has_onnxruntime, local_available
 from .options import CutOptions
@@ -43,7 +44,7 @@ def make_engine(
     if engine == "auto" and find_key(api_key) is None and not local_available():
         raise MissingKeyError()
     if engine == "local" or (engine == "auto" and find_key(api_key) is None):
-        from .local import LocalEngine
+        from .engines.local import LocalEngine
 
         local = LocalEngine()
         if engine == "auto":

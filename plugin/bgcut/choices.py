@@ -168,6 +168,19 @@ GIMP_OUTPUTS = Choices(
     default="layer-mask",
 )
 
+GIMP_SELECTION_MODES = Choices(
+    "selection mode",
+    (
+        Choice("replace", "Replace the selection", "The subject becomes the selection"),
+        Choice("add", "Add to the selection", "The subject is added to the current selection"),
+        Choice(
+            "subtract", "Subtract from the selection", "The subject is taken out of the current selection"
+        ),
+        Choice("intersect", "Intersect with the selection", "Keep only the selection's part of the subject"),
+    ),
+    default="replace",
+)
+
 BLENDER_OUTPUTS = Choices(
     "output",
     (

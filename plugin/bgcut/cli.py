@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 from . import choices, config, model
 from .cache import AnswerCache
@@ -27,6 +27,7 @@ from .writing import check_size, ensure_folder, output_format
 
 if TYPE_CHECKING:
     from .batch import BatchItem
+    from .engines.protocol import Engine
 
 # numpy, Pillow and requests load only for the commands that cut (`from .api` and
 # `from .batch` inside them): `--help`, `config` and `cache` start in a few milliseconds.
@@ -76,7 +77,7 @@ class _HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-def _sub(sub: argparse._SubParsersAction, name: str, **kw: str) -> argparse.ArgumentParser:
+def _sub(sub: argparse._SubParsersAction, name: str, **kw: Any) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, formatter_class=_HelpFormatter, **kw)
     # also after the command (`bgcut cut -v`); SUPPRESS keeps the top level's value otherwise
     parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE)
@@ -289,7 +290,7 @@ def _cmd_cut(args: argparse.Namespace) -> int:
 
 
 def _run_cut(
-    engine,  # type: ignore[no-untyped-def]
+    engine: Engine,
     plan: list[tuple[Path, Path]],
     options: CutOptions,
     jobs: int,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Protocol
 
 import requests
 
@@ -29,6 +28,7 @@ from .errors import (
     TruncatedAnswerError,
 )
 from .options import CutOptions
+from .pacing import Notify, Pacer
 from .retry import MIN_RETRY_AFTER, RetryPolicy, describe_wait, parse_retry_after, wait_too_long
 from .statuses import status_error
 from .transport import DEFAULT_TIMEOUT, MAX_ANSWER_BYTES, Call, KeyAuth, OnSent, Part, Transport
@@ -53,14 +53,6 @@ ABANDONED = (
     "Stopped while waiting for the service's answer, which may still be charged "
     "(if it lands while this program still runs, it is kept: cutting again is free)."
 )
-
-Notify = Callable[[str], None]
-
-
-class Pacer(Protocol):
-    def acquire(self, cancel: threading.Event | None = None, notify: Notify | None = None) -> int: ...
-    def on_rate_limited(self, retry_after: float | None, ticket: int | None = None) -> None: ...
-    def on_success(self, ticket: int | None = None) -> None: ...
 
 
 class BackgroundCutClient:

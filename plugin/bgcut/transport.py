@@ -106,7 +106,7 @@ class Transport:
                 self.endpoint,
                 headers=headers,
                 auth=self._auth,
-                proxies=self._proxies,
+                proxies=self._proxies,  # type: ignore[arg-type]  # None bypasses, as requests documents
                 **body,
                 timeout=self.timeout,
                 allow_redirects=False,
@@ -194,8 +194,9 @@ def _causes(exc: BaseException, depth: int = 8) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         inner = [a for a in current.args if isinstance(a, BaseException)]
-        inner += [getattr(current, "reason", None), current.__cause__, current.__context__]
-        todo += [e for e in inner if isinstance(e, BaseException)]
+        around = [getattr(current, "reason", None), current.__cause__, current.__context__]
+        inner += [e for e in around if isinstance(e, BaseException)]
+        todo += inner
 
 
 def read_capped(resp: requests.Response) -> bytes:

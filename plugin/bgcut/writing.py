@@ -402,20 +402,20 @@ def _webp_extended(data: bytes) -> tuple[bytes, memoryview]:
     end = 8 + int.from_bytes(data[4:8], "little")
     if data[:4] != b"RIFF" or data[8:12] != b"WEBP" or not 30 <= end <= len(data):
         raise ValueError("not a WebP")
-    data = memoryview(data)[:end]  # no copy of the image data
-    first = data[12:16]
+    view = memoryview(data)[:end]  # no copy of the image data
+    first = bytes(view[12:16])
     if first == b"VP8X":
-        flags = data[20]
+        flags = view[20]
         if flags & 0x06:  # XMP already there (0x04) or an animation (0x02)
             raise ValueError("a WebP with its own XMP or an animation")
-        return b"VP8X" + data[16:20] + bytes([flags | 0x04]) + data[21:30], data[30:]
-    if first == b"VP8L" and data[20] == 0x2F:
-        bits = int.from_bytes(data[21:25], "little")
+        return b"VP8X" + view[16:20] + bytes([flags | 0x04]) + view[21:30], view[30:]
+    if first == b"VP8L" and view[20] == 0x2F:
+        bits = int.from_bytes(view[21:25], "little")
         width, height = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
         alpha = 0x10 if bits >> 28 & 1 else 0
-    elif first == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
-        width = int.from_bytes(data[26:28], "little") & 0x3FFF
-        height = int.from_bytes(data[28:30], "little") & 0x3FFF
+    elif first == b"VP8 " and bytes(view[23:26]) == b"\x9d\x01\x2a":
+        width = int.from_bytes(view[26:28], "little") & 0x3FFF
+        height = int.from_bytes(view[28:30], "little") & 0x3FFF
         alpha = 0
     else:
         raise ValueError("not a still WebP")
@@ -424,7 +424,7 @@ def _webp_extended(data: bytes) -> tuple[bytes, memoryview]:
         + (width - 1).to_bytes(3, "little")
         + (height - 1).to_bytes(3, "little")
     )
-    return b"VP8X" + struct.pack("<I", 10) + vp8x, data[12:]
+    return b"VP8X" + struct.pack("<I", 10) + vp8x, view[12:]
 
 
 def _png_parts(pixels: np.ndarray, text: dict[str, str], level: int) -> Iterator[bytes]:
@@ -473,8 +473,9 @@ def _deflate_rows(pixels: np.ndarray, top: int, rows: int, level: int) -> tuple[
     lines[:, 0] = 2
     np.subtract(raw[1:], raw[:-1], out=lines[:, 1:])
     pack = zlib.compressobj(level, zlib.DEFLATED, -15)
-    body = pack.compress(lines) + pack.flush(zlib.Z_SYNC_FLUSH)
-    return body, zlib.adler32(lines), lines.size
+    flat = lines.data
+    body = pack.compress(flat) + pack.flush(zlib.Z_SYNC_FLUSH)
+    return body, zlib.adler32(flat), lines.size
 
 
 def _in_order(work: Callable[[int], _T], items: range) -> Iterator[_T]:

@@ -556,7 +556,7 @@ def _segmenter(kind: str):  # type: ignore[no-untyped-def]
 
     if kind == "auto" and not local_available():
         return segment
-    from ..local import LocalEngine
+    from ..engines.local import LocalEngine
     from ..source import Source
 
     engine = LocalEngine()
@@ -569,7 +569,7 @@ def _segmenter(kind: str):  # type: ignore[no-untyped-def]
 
 def _render(rgb: np.ndarray, options: dict[str, object], segment, *, wrong_size: bool) -> tuple[bytes, str]:  # type: ignore[no-untyped-def]
     h, w = rgb.shape[:2]
-    limit = int(options["max_resolution"])  # type: ignore[arg-type]
+    limit = int(options["max_resolution"])  # type: ignore[call-overload]
     im = Image.fromarray(rgb)
     if w * h > limit:
         s = math.sqrt(limit / (w * h))

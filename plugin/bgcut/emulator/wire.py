@@ -160,7 +160,7 @@ class Handler(WSGIRequestHandler):
     _tls_failed = False
 
     def setup(self) -> None:
-        self.timeout = self.server.conn_timeout
+        self.timeout = self.server.conn_timeout  # type: ignore[misc]  # per connection, as socketserver reads it
         if self.server.tls is not None and not self._start_tls():
             return
         super().setup()
@@ -191,7 +191,7 @@ class Handler(WSGIRequestHandler):
             if self.server.tls is not None:
                 self.request.close()  # socketserver only closes the raw socket it accepted
 
-    def make_environ(self) -> dict:  # type: ignore[override]
+    def make_environ(self) -> dict:
         environ = super().make_environ()
         environ[HANDLER] = self
         return environ

@@ -25,20 +25,6 @@ from gi.repository import Gimp, GLib, GObject  # noqa: E402
 
 PROC_NAME = "plug-in-bgcut-remove-background"
 #: how Select subject combines with the current selection: GIMP's alone, so kept here
-SELECTION_MODES = choices.Choices(
-    "selection mode",
-    (
-        choices.Choice("replace", "Replace the selection", "The subject becomes the selection"),
-        choices.Choice("add", "Add to the selection", "The subject is added to the current selection"),
-        choices.Choice(
-            "subtract", "Subtract from the selection", "The subject is taken out of the current selection"
-        ),
-        choices.Choice(
-            "intersect", "Intersect with the selection", "Keep only the selection's part of the subject"
-        ),
-    ),
-    default="replace",
-)
 
 # what the dialog shows; return-type and max-resolution stay for scripts (pixels, free text)
 DIALOG = (
@@ -143,7 +129,7 @@ class BgcutRemoveBackground(Gimp.PlugIn):
             "selection-mode",
             "Selection mo_de",
             "How Select subject combines with the current selection",
-            SELECTION_MODES,
+            choices.GIMP_SELECTION_MODES,
         )
         _add_choice(
             proc,

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 
 import bgcut
 import gimpfu_compat as gf
+from bgcut import choices, errors
 from bgcut import config as bgcut_config
-from bgcut import errors
 from bgcut.errors import HostError, MissingKeyError
 
-OUTPUTS = ("layer-mask", "rgba-layer", "mask-layer", "selection")
-SELECTION_MODES = ("replace", "add", "subtract", "intersect")
-RETURN_FORMATS = {"png": "PNG", "webp-lossless": "WEBP", "webp-quality": "WEBP_{q}"}
+OUTPUTS = choices.GIMP_OUTPUTS.values()
+SELECTION_MODES = choices.GIMP_SELECTION_MODES.values()
 
 
 HOST = "gimp"
@@ -50,12 +49,12 @@ def settings_from(config) -> Settings:
     """The dialog's words (a format choice, megapixels) or a script's (free-text return
     type, pixels): a return type typed in wins; the smaller size limit applies."""
     get = config.get_property
-    fmt = RETURN_FORMATS.get(get("return-format"), "WEBP").format(q=int(get("webp-quality")))
     pixels = min(int(get("max-resolution")), round(float(get("max-megapixels")) * 1_000_000))
     with errors.phrased_for(HOST, unchanged=True):
         options = bgcut.CutOptions(
             quality=get("quality"),
-            return_type=(get("return-type") or "").strip() or fmt,
+            return_type=(get("return-type") or "").strip()
+            or choices.return_type_for(get("return-format"), int(get("webp-quality"))),
             max_resolution=max(pixels, 1),
             decontaminate=bool(get("decontaminate")),
         )
