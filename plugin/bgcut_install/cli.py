@@ -202,43 +202,53 @@ def _vendor_phrase(vendor: list[tuple[str, str]]) -> str:
 
 
 def _install(host: Host, args: argparse.Namespace, zip_cache: dict[str, Path]) -> None:
-    version = build.core_version()
-    record: dict = {"version": version, "host": host.kind}
+    record: dict = {"version": build.core_version(), "host": host.kind}
     if args.dev:
         record["dev"] = str(build.REPO)
-    how = " as links to this checkout" if args.dev else ""
+    placement.check_replaceable(host.target)  # before any download or build, which take minutes
     if host.kind == "gimp":
-        vendor, why = _gimp_vendor(host, args)
-        what = f"the plug-in{how}{_vendor_phrase(vendor)}"
-        placement.check_replaceable(host.target)
-        if args.dry_run:
-            print(f"{host.label}: would install {what} into {host.target}{_keeping(host.target)}")
-            print(f"  Python: {why}")
-            return
-        if args.dev:
-            fill = dev.link_gimp_plugin(vendor, args.local_engine)
-        else:
-            fill = lambda d: build.assemble_gimp_plugin(d, vendor, args.local_engine)  # noqa: E731
-        record["vendor"] = [{"python": v, "platform": p} for v, p in vendor] or None
-        record["local_engine"] = args.local_engine
-        kept = placement.install_folder(host.target, fill, record)
-        print(f"{host.label}: installed bgcut {version}{how} into {host.target}{_kept(kept)}")
-        print(f"  bundled: {_vendor_phrase(vendor)[3:] or 'no packages'} ({why})")
+        _install_gimp(host, args, record)
     else:
-        placement.check_replaceable(host.target)  # before the build, which may take minutes
-        if args.dry_run:
-            print(f"{host.label}: would install the extension{how} into {host.target}{_keeping(host.target)}")
-            return
-        zip_path = args.blender_zip or zip_cache.get("zip")
-        if zip_path is None:
-            tmp = Path(tempfile.mkdtemp(prefix="bgcut-build-"))
-            zip_path = build.build_blender_extension(
-                tmp, [build.current_blender_platform()], args.local_engine
-            )
-            zip_cache["zip"] = zip_path
-        fill = dev.link_blender_extension(zip_path) if args.dev else placement.extract_into(zip_path)
-        kept = placement.install_folder(host.target, fill, record)
-        print(f"{host.label}: installed bgcut {version}{how} into {host.target}{_kept(kept)}")
+        _install_blender(host, args, record, zip_cache)
+
+
+def _linked(args: argparse.Namespace) -> str:
+    return " as links to this checkout" if args.dev else ""
+
+
+def _install_gimp(host: Host, args: argparse.Namespace, record: dict) -> None:
+    vendor, why = _gimp_vendor(host, args)
+    what = f"the plug-in{_linked(args)}{_vendor_phrase(vendor)}"
+    if args.dry_run:
+        print(f"{host.label}: would install {what} into {host.target}{_keeping(host.target)}")
+        print(f"  Python: {why}")
+        return
+    if args.dev:
+        fill = dev.link_gimp_plugin(vendor, args.local_engine)
+    else:
+        fill = lambda d: build.assemble_gimp_plugin(d, vendor, args.local_engine)  # noqa: E731
+    record["vendor"] = [{"python": v, "platform": p} for v, p in vendor] or None
+    record["local_engine"] = args.local_engine
+    kept = placement.install_folder(host.target, fill, record)
+    print(f"{host.label}: installed bgcut {record['version']}{_linked(args)} into {host.target}{_kept(kept)}")
+    print(f"  bundled: {_vendor_phrase(vendor)[3:] or 'no packages'} ({why})")
+    print(f"  next: {NEXT_STEPS[host.kind]}")
+
+
+def _install_blender(host: Host, args: argparse.Namespace, record: dict, zip_cache: dict[str, Path]) -> None:
+    if args.dry_run:
+        print(
+            f"{host.label}: would install the extension{_linked(args)} into {host.target}{_keeping(host.target)}"
+        )
+        return
+    zip_path = args.blender_zip or zip_cache.get("zip")
+    if zip_path is None:
+        tmp = Path(tempfile.mkdtemp(prefix="bgcut-build-"))
+        zip_path = build.build_blender_extension(tmp, [build.current_blender_platform()], args.local_engine)
+        zip_cache["zip"] = zip_path
+    fill = dev.link_blender_extension(zip_path) if args.dev else placement.extract_into(zip_path)
+    kept = placement.install_folder(host.target, fill, record)
+    print(f"{host.label}: installed bgcut {record['version']}{_linked(args)} into {host.target}{_kept(kept)}")
     print(f"  next: {NEXT_STEPS[host.kind]}")
 
 

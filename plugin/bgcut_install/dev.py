@@ -23,7 +23,13 @@ _SKIP = {"__pycache__", "emulator"}
 
 def _link(source: Path, link: Path) -> None:
     link.parent.mkdir(parents=True, exist_ok=True)
-    os.symlink(source, link, target_is_directory=source.is_dir())
+    try:
+        os.symlink(source, link, target_is_directory=source.is_dir())
+    except OSError as exc:  # on Windows, links need Developer Mode or an administrator
+        raise OSError(
+            f"cannot link {link.name} to the checkout ({exc.strerror}); on Windows turn on "
+            "Settings ▸ System ▸ For developers ▸ Developer Mode, or install without --dev"
+        ) from None
 
 
 def _entries(folder: Path, *skip: str) -> list[Path]:
