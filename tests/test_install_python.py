@@ -170,6 +170,28 @@ def test_native_without_interp_file_falls_back_to_usr_bin_python3(tmp_path):
     assert found == [GimpPython("3.14", "manylinux_2_28_x86_64", "native", tmp_path / "usr/bin/python3")]
 
 
+def debian_root(root: Path) -> Path:
+    """Debian's GIMP 3 as packaged: merged /usr (lib -> usr/lib), a multiarch GIMP folder whose
+    only .interp is the commented example, and python3 -> python3.13."""
+    mk(root, "usr/bin")
+    stdlib(root / "usr/lib/python3.13")
+    (root / "lib").symlink_to("usr/lib")
+    interp = mk(root, "usr/lib/x86_64-linux-gnu/gimp/3.0/interpreters") / "default.interp"
+    interp.write_text(
+        "# Example entries in files like these\n#scm=/path/to/scm\n#:Scheme-ext:E::scm::/path/to/scm:\n"
+    )
+    (root / "usr/bin/python3.13").write_bytes(b"\x7fELF")
+    (root / "usr/bin/python3").symlink_to("python3.13")
+    return root
+
+
+def test_debians_gimp_runs_usr_bin_python3_and_its_lib_is_no_windows_gimp(tmp_path):
+    root = debian_root(mk(tmp_path, "root"))
+    want = GimpPython("3.13", "manylinux_2_28_x86_64", "native", root / "usr/bin/python3")
+    assert gimp_python.probe(root, "linux", "x86_64") == want
+    assert gimp_python.find(tmp_path / "home", {}, "linux", "x86_64", root=root) == [want]
+
+
 @pytest.mark.parametrize("platform", ["win32", "darwin", "linux"])
 def test_nothing_found_in_an_empty_system(tmp_path, platform):
     assert gimp_python.find(tmp_path / "home", {}, platform, "x86_64", root=tmp_path) == []
@@ -438,7 +460,7 @@ def test_found_python_is_vendored_and_without_it_the_plugin_names_that_python(tm
     res = _install(home, ["--gimp", "--gimp-app", str(root)])
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"numpy/Pillow/requests for Python {python} (manylinux" in res.stdout
-    assert f"GIMP's Python {python} found at {root}/usr/lib/" in res.stdout  # its .interp file
+    assert f"GIMP's Python {python} found at {root}/usr/bin/python3" in res.stdout  # Debian: no .interp
     target = profile / "plug-ins" / PLUGIN
     assert sorted(p.name for p in (target / "lib/vendor").iterdir()) == [f"cp{python.replace('.', '')}"]
     gimp = Gimp(root, mk(tmp_path, "no-extra-plugins"), profile, tmp_path / "io")

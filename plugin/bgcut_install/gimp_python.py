@@ -74,7 +74,7 @@ def probe(folder: Path, platform: str, machine: str) -> GimpPython | None:
         lambda: windows(folder, machine),
         lambda: macos(folder, machine),
         lambda: _flatpak_app(folder, [folder.parents[3]] if len(folder.parents) > 3 else [], linux),
-        lambda: native(folder, linux, fallback=False),
+        lambda: native(folder, linux, fallback=bool(gimp_libdirs(folder))),
         lambda: snap(folder, linux),
     )
     for attempt in tries:
@@ -111,7 +111,8 @@ def windows_apps(env: Mapping[str, str], root: Path = Path("/")) -> list[Path]:
 
 
 def windows(app: Path, machine: str) -> GimpPython | None:
-    """<GIMP>/bin/python3.X.exe or python3X.dll, else <GIMP>/lib/python3.X."""
+    """<GIMP>/bin/python3.X.exe or python3X.dll, else <GIMP>/lib/python3.X beside Windows
+    binaries in <GIMP>/bin (a Linux root's lib/python3.X is no Windows GIMP's)."""
     hits = sorted(
         ((int(m.group(1)), p) for p in _children(app / "bin") if (m := _EXE.match(p.name))),
         key=lambda hit: hit[0],
@@ -120,7 +121,7 @@ def windows(app: Path, machine: str) -> GimpPython | None:
         minor, source = hits[-1]
     else:
         lib = _lib_python(app / "lib")
-        if lib is None:
+        if lib is None or not any(p.suffix.lower() in (".exe", ".dll") for p in _children(app / "bin")):
             return None
         minor, source = lib
     binaries = [source] if source.suffix.lower() in (".exe", ".dll") else []
@@ -224,7 +225,8 @@ def snap(folder: Path, linux: str) -> GimpPython | None:
 
 def native(root: Path, linux: str, fallback: bool = True) -> GimpPython | None:
     """The python3 GIMP's .interp file names (python3=/usr/bin/python3), else, with fallback,
-    /usr/bin/python3, which a distribution's GIMP runs its Python plug-ins with."""
+    /usr/bin/python3: with no .interp entry (Debian ships none) GIMP runs a plug-in by its
+    `#!/usr/bin/env python3` line."""
     for interp in interp_files(root):
         named = _interp_python(interp)
         version = named and interpreter_version(root, named)
@@ -237,12 +239,16 @@ def native(root: Path, linux: str, fallback: bool = True) -> GimpPython | None:
     return None
 
 
-def interp_files(root: Path) -> list[Path]:
+def gimp_libdirs(root: Path) -> list[Path]:
+    """A native GIMP 3's library folders in a system root (Debian's is multiarch)."""
     found: list[Path] = []
     for pattern in ("usr/lib/gimp/3.0", "usr/lib/*/gimp/3.0", "usr/local/lib/gimp/3.0", "usr/lib64/gimp/3.0"):
-        for folder in sorted(root.glob(pattern)):
-            found += sorted((folder / "interpreters").glob("*.interp"))
+        found += [d for d in sorted(root.glob(pattern)) if d.is_dir()]
     return found
+
+
+def interp_files(root: Path) -> list[Path]:
+    return [f for folder in gimp_libdirs(root) for f in sorted((folder / "interpreters").glob("*.interp"))]
 
 
 def _interp_python(interp: Path) -> str | None:
@@ -251,7 +257,7 @@ def _interp_python(interp: Path) -> str | None:
         lines = interp.read_text(encoding="utf-8").splitlines()
     except OSError:
         return None
-    pairs = dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith(":"))
+    pairs = dict(line.split("=", 1) for line in lines if "=" in line and line[:1] not in (":", "#"))
     for key in ("python3", "python", "/usr/bin/python3", "/usr/bin/python"):
         if pairs.get(key, "").strip().startswith("/"):
             return pairs[key].strip()
