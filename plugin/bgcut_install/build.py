@@ -43,20 +43,33 @@ def core_version() -> str:
     return found.group(1)
 
 
-def assemble_gimp_plugin(dest: Path, vendor: tuple[str, str] | None, local_engine: bool = False) -> None:
-    """Fill an empty folder with the plug-in, the core in lib/ and, optionally, wheels
-    (plus onnxruntime and the verified model for the offline engine)."""
+def assemble_gimp_plugin(
+    dest: Path, vendor: tuple[str, str] | list[tuple[str, str]] | None, local_engine: bool = False
+) -> None:
+    """Fill an empty folder with the plug-in, the core in lib/ and, optionally, wheels for
+    one or more (Python version, platform tag) (plus onnxruntime and the verified model for
+    the offline engine)."""
     shutil.copytree(PLUGIN_SRC, dest, dirs_exist_ok=True, ignore=_IGNORE)
     (dest / "bgcut-remove-background.py").chmod(0o755)
     dest.chmod(0o755)
     shutil.copytree(CORE_SRC, dest / "lib" / "bgcut", ignore=_IGNORE)
-    if vendor is not None:
-        python_version, platform_tag = vendor
-        tag = "cp" + python_version.replace(".", "")
-        deps = RUNTIME_DEPS + (LOCAL_ENGINE_DEPS if local_engine else ())
-        vendor_wheels(dest / "lib" / "vendor" / tag, python_version, platform_tag, deps)
+    vendor_into(dest, [vendor] if isinstance(vendor, tuple) else vendor or [], local_engine)
     if local_engine:
         install_model_into(dest / "lib" / "models")
+
+
+def vendor_tag(python_version: str) -> str:
+    """lib/vendor/<this>: the folder the entry file picks for its own Python (cp313)."""
+    return "cp" + python_version.replace(".", "")
+
+
+def vendor_into(dest: Path, vendor: list[tuple[str, str]], local_engine: bool = False) -> None:
+    """The wheels for each (Python version, platform tag) into dest/lib/vendor/cpXY."""
+    deps = RUNTIME_DEPS + (LOCAL_ENGINE_DEPS if local_engine else ())
+    for python_version, platform_tag in vendor:
+        vendor_wheels(
+            dest / "lib" / "vendor" / vendor_tag(python_version), python_version, platform_tag, deps
+        )
 
 
 def _core(module: str) -> ModuleType:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
+import platform
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
-from . import build, discovery, placement
+from . import build, dev, discovery, gimp_python, placement
 from .discovery import Host
+from .gimp_python import GimpPython
 
 NEXT_STEPS = {
     "gimp": "restart GIMP; the command is Layer ▸ Transparency ▸ Remove Background…",
@@ -65,11 +66,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-vendor", action="store_true", help="do not bundle numpy/Pillow/requests for GIMP's Python"
     )
-    p.add_argument("--gimp-python", help="GIMP's Python version for the bundled packages, e.g. 3.13")
+    p.add_argument(
+        "--gimp-python",
+        help="GIMP's Python version for the bundled packages, e.g. 3.13 (default: the one found "
+        "in the GIMP install; when none is found, every Python GIMP 3 ships)",
+    )
     p.add_argument(
         "--gimp-platform",
-        default=build.default_platform_tag(),
-        help="wheel platform tag for GIMP's Python (default: this machine's)",
+        help="wheel platform tag for GIMP's Python (default: the GIMP install's, else this machine's)",
+    )
+    p.add_argument(
+        "--gimp-app",
+        type=Path,
+        help="where GIMP itself is installed, to find its Python (a Windows GIMP folder, a "
+        "GIMP.app, a Flatpak or Snap folder, or a system root)",
+    )
+    p.add_argument(
+        "--dev",
+        action="store_true",
+        help="development install: link this checkout's code into the hosts instead of copying it",
     )
     p.add_argument(
         "--local-engine",
@@ -127,61 +142,113 @@ def _state(target: Path) -> str:
     if record is not None and record.get("uninstalled"):
         return "bgcut not installed (uninstalled; your own files are kept there)"
     if record is not None:
-        return f"bgcut {record.get('version')} installed"
+        linked = f" (development links to {record['dev']})" if record.get("dev") else ""
+        return f"bgcut {record.get('version')} installed{linked}"
     what = placement.foreign(target)
     return "bgcut not installed" if what is None else f"bgcut not installed; left alone: {what}"
 
 
-def _gimp_python(args: argparse.Namespace) -> str:
+def _gimp_vendor(host: Host, args: argparse.Namespace) -> tuple[list[tuple[str, str]], str]:
+    """The (Python version, wheel platform) pairs to vendor for this GIMP, and why."""
+    if args.no_vendor:
+        return [], "--no-vendor"
+    if args.gimp_app:
+        one = gimp_python.probe(args.gimp_app.expanduser(), sys.platform, platform.machine())
+        found = [] if one is None else [one]
+    else:
+        found = gimp_python.find(Path.home(), os.environ, sys.platform, platform.machine())
+        if host.flavour != "explicit":  # a Flatpak profile is run by the Flatpak's Python, ...
+            found = [f for f in found if f.flavour == host.flavour]
+    machine = gimp_python.machine_platform(sys.platform, platform.machine())
     if args.gimp_python:
-        return args.gimp_python
-    interp = Path("/usr/bin/python3")
-    if sys.platform.startswith("linux") and interp.exists():
-        out = subprocess.run(
-            [str(interp), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-        )
-        if out.returncode == 0:
-            return out.stdout.strip()
-    return f"{sys.version_info[0]}.{sys.version_info[1]}"
+        plat = args.gimp_platform or (found[0].platform if found else machine)
+        return [(args.gimp_python, plat)], "as asked with --gimp-python"
+    if found:
+        return _unique([(f.version, args.gimp_platform or f.platform) for f in found]), _found(found)
+    plat = args.gimp_platform or machine
+    where = f"in {args.gimp_app}" if args.gimp_app else "in the usual places"
+    return [(v, plat) for v in gimp_python.ALL_PYTHONS], (
+        f"GIMP's own Python was not found {where}, so for every Python GIMP 3 ships; "
+        "name it with --gimp-python (or --gimp-app) to bundle only that one"
+    )
+
+
+def _unique(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """One platform per Python version: lib/vendor/cpXY holds one set of packages."""
+    seen: dict[str, str] = {}
+    for version, plat in pairs:
+        seen.setdefault(version, plat)
+    return list(seen.items())
+
+
+def _found(found: list[GimpPython]) -> str:
+    def one(f: GimpPython) -> str:
+        guessed = f.flavour == "native" and f.source.suffix != ".interp"
+        why = " (no GIMP .interp file names another; Linux GIMP runs its plug-ins with it)" if guessed else ""
+        return f"GIMP's Python {f.version} found at {f.source}{why}"
+
+    return "; ".join(map(one, found))
+
+
+def _vendor_phrase(vendor: list[tuple[str, str]]) -> str:
+    if not vendor:
+        return ""
+    plats = {p for _, p in vendor}
+    if len(plats) == 1:
+        pythons = f"{', '.join(v for v, _ in vendor)} ({plats.pop()})"
+    else:
+        pythons = ", ".join(f"{v} ({p})" for v, p in vendor)
+    return f" + numpy/Pillow/requests for Python {pythons}"
 
 
 def _install(host: Host, args: argparse.Namespace, zip_cache: dict[str, Path]) -> None:
-    version = build.core_version()
+    record: dict = {"version": build.core_version(), "host": host.kind}
+    if args.dev:
+        record["dev"] = str(build.REPO)
+    placement.check_replaceable(host.target)  # before any download or build, which take minutes
     if host.kind == "gimp":
-        vendor = None if args.no_vendor else (_gimp_python(args), args.gimp_platform)
-        what = f"the plug-in{'' if vendor is None else f' + numpy/Pillow/requests for Python {vendor[0]}'}"
-        placement.check_replaceable(host.target)
-        if args.dry_run:
-            print(f"{host.label}: would install {what} into {host.target}{_keeping(host.target)}")
-            return
-        kept = placement.install_folder(
-            host.target,
-            lambda d: build.assemble_gimp_plugin(d, vendor, args.local_engine),
-            {
-                "version": version,
-                "host": "gimp",
-                "vendor": list(vendor) if vendor else None,
-                "local_engine": args.local_engine,
-            },
-        )
+        _install_gimp(host, args, record)
     else:
-        placement.check_replaceable(host.target)  # before the build, which may take minutes
-        if args.dry_run:
-            print(f"{host.label}: would install the extension into {host.target}{_keeping(host.target)}")
-            return
-        zip_path = args.blender_zip or zip_cache.get("zip")
-        if zip_path is None:
-            tmp = Path(tempfile.mkdtemp(prefix="bgcut-build-"))
-            zip_path = build.build_blender_extension(
-                tmp, [build.current_blender_platform()], args.local_engine
-            )
-            zip_cache["zip"] = zip_path
-        kept = placement.install_folder(
-            host.target, placement.extract_into(zip_path), {"version": version, "host": "blender"}
+        _install_blender(host, args, record, zip_cache)
+
+
+def _linked(args: argparse.Namespace) -> str:
+    return " as links to this checkout" if args.dev else ""
+
+
+def _install_gimp(host: Host, args: argparse.Namespace, record: dict) -> None:
+    vendor, why = _gimp_vendor(host, args)
+    what = f"the plug-in{_linked(args)}{_vendor_phrase(vendor)}"
+    if args.dry_run:
+        print(f"{host.label}: would install {what} into {host.target}{_keeping(host.target)}")
+        print(f"  Python: {why}")
+        return
+    if args.dev:
+        fill = dev.link_gimp_plugin(vendor, args.local_engine)
+    else:
+        fill = lambda d: build.assemble_gimp_plugin(d, vendor, args.local_engine)  # noqa: E731
+    record["vendor"] = [{"python": v, "platform": p} for v, p in vendor] or None
+    record["local_engine"] = args.local_engine
+    kept = placement.install_folder(host.target, fill, record)
+    print(f"{host.label}: installed bgcut {record['version']}{_linked(args)} into {host.target}{_kept(kept)}")
+    print(f"  bundled: {_vendor_phrase(vendor)[3:] or 'no packages'} ({why})")
+    print(f"  next: {NEXT_STEPS[host.kind]}")
+
+
+def _install_blender(host: Host, args: argparse.Namespace, record: dict, zip_cache: dict[str, Path]) -> None:
+    if args.dry_run:
+        print(
+            f"{host.label}: would install the extension{_linked(args)} into {host.target}{_keeping(host.target)}"
         )
-    print(f"{host.label}: installed bgcut {version} into {host.target}{_kept(kept)}")
+        return
+    zip_path = args.blender_zip or zip_cache.get("zip")
+    if zip_path is None:
+        tmp = Path(tempfile.mkdtemp(prefix="bgcut-build-"))
+        zip_path = build.build_blender_extension(tmp, [build.current_blender_platform()], args.local_engine)
+        zip_cache["zip"] = zip_path
+    fill = dev.link_blender_extension(zip_path) if args.dev else placement.extract_into(zip_path)
+    kept = placement.install_folder(host.target, fill, record)
+    print(f"{host.label}: installed bgcut {record['version']}{_linked(args)} into {host.target}{_kept(kept)}")
     print(f"  next: {NEXT_STEPS[host.kind]}")
 
 

@@ -16,9 +16,11 @@ IO = "/x/io/"
 
 
 def wait_for(name, seconds):
+    """Poll for the driver's signal file; True once it is there."""
     end = time.time() + seconds
     while not os.path.exists(IO + name) and time.time() < end:
         time.sleep(0.2)
+    return os.path.exists(IO + name)
 
 
 image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(IO + "in.png"))
@@ -26,7 +28,12 @@ Gimp.Display.new(image)
 Gimp.displays_flush()
 layer = image.get_layers()[0]
 image.set_selected_layers([layer])
-wait_for("go", 60)
+# the driver touches "go" only after its menu screenshot, and GIMP 3.0 can take minutes to
+# show this image's window on a fresh profile and a busy machine: wait for the driver, not
+# for a fixed time (gimp_gui.sh's timeout ends the whole run if the driver never comes)
+started = time.time()
+go_given = wait_for("go", 175)
+waited = time.time() - started
 if os.path.exists(IO + "console.txt"):  # GIMP's own Python console, typed into by the driver
     proc = Gimp.get_pdb().lookup_procedure("python-fu-console")
     cfg = proc.create_config()
@@ -39,6 +46,7 @@ else:
     cfg.set_core_object_array("drawables", [layer])
 res = proc.run(cfg)
 report = {"status": res.index(0).value_nick, "returned_at": time.time()}
+report["go"] = {"given": go_given, "waited_s": round(waited, 1)}
 report["message"] = res.index(1) if res.length() > 1 else None
 report["layers"] = []
 for i, lay in enumerate(image.get_layers()):

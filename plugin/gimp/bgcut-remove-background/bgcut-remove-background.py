@@ -70,9 +70,10 @@ def run(procedure, run_mode, image, drawables, config, data):
 def _missing(exc: ImportError) -> str:
     """One sentence naming the command that vendors the packages for this very Python."""
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    python = "python" if sys.platform == "win32" else "python3"  # what a Windows shell calls it
     return (
         f"bgcut cannot import {exc.name or 'its packages'} in GIMP's Python {version}: run "
-        f"`python3 install.py --gimp --gimp-python {version}` in the bgcut folder, then restart GIMP."
+        f"`{python} install.py --gimp --gimp-python {version}` in the bgcut folder, then restart GIMP."
     )
 
 
