@@ -10,7 +10,7 @@ import gi  # noqa: E402
 
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
-import gimpfu_compat as gf  # noqa: E402
+import gimp_api as gf  # noqa: E402
 import numpy as np  # noqa: E402
 from gi.repository import Gegl, Gimp, Gio  # noqa: E402
 

@@ -3,7 +3,7 @@
 
 Thin by design: read the selected layers' pixels, cut them all with the bgcut core, and only
 then write the results inside one undo group, so any failure leaves the image untouched.
-Every GIMP call lives in gimpfu_compat.py; nothing touches GIMP at import time.
+Every GIMP call lives in gimp_api.py; nothing touches GIMP at import time.
 """
 
 import os
@@ -44,7 +44,7 @@ def run(procedure, run_mode, image, drawables, config, data):
     """Module-level run function: the work is in bgcut_gimp_action."""
     try:
         import bgcut_gimp_action as action
-        import gimpfu_compat as gf
+        import gimp_api as gf
     except ImportError as exc:  # registered anyway: say how to fix it instead of crashing
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(_missing(exc)))
 

@@ -2,7 +2,7 @@
 
 All network work happens before the image is touched, so a failure (no key, 401, 402,
 no network, a bad answer) leaves the image exactly as it was, and says so. Writing happens
-in one undo group. GIMP calls go through gimpfu_compat; cutting goes through the bgcut core.
+in one undo group. GIMP calls go through gimp_api; cutting goes through the bgcut core.
 Every failure leaves as a `HostError` in GIMP's words (`bgcut.errors.phrased_for`), as the
 Blender add-on's do in Blender's.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import bgcut
-import gimpfu_compat as gf
+import gimp_api as gf
 from bgcut import choices, errors
 from bgcut import config as bgcut_config
 from bgcut.errors import HostError, MissingKeyError

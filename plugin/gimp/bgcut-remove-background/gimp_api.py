@@ -1,4 +1,4 @@
-"""Every GIMP 3 API call the plug-in makes, written once, gimpfu-style.
+"""Every GIMP 3 API call the plug-in makes, written once (GIMP 3's own API, not gimpfu's).
 
 Pixels move as whole rectangles through Gegl buffers (never per pixel); formats are
 perceptual ("R'G'B'A") in the image's own precision, masks are linear "Y u8".
