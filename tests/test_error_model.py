@@ -197,3 +197,22 @@ def _failed_call(client: BackgroundCutClient, cancel: bgcut.Cancel | None) -> er
 def test_a_key_quoted_by_a_library_error_is_redacted_in_its_cause():
     cause = errors.Cause.of(ValueError(f"header Authorization: {SECRET} refused"), SECRET)
     assert SECRET not in str(cause) and "****" in str(cause) and str(cause).startswith("builtins.ValueError")
+
+
+def test_an_unreadable_config_file_is_explained_in_each_hosts_words():
+    from bgcut import config
+
+    config.config_file().parent.mkdir(parents=True, exist_ok=True)
+    config.config_file().write_text("{not json")
+    with pytest.raises(errors.ConfigError) as caught:
+        config.find_key()
+    where = str(config.config_file())
+    assert str(caught.value) == (
+        f"The bgcut config file {where} is unreadable. Remove it and run `bgcut config --set-key` again."
+    )
+    blender = errors.message_for(caught.value, "blender")
+    assert blender == (
+        f"The bgcut config file {where} is unreadable. Remove it, then paste your key into "
+        "API key in Edit ▸ Preferences ▸ Add-ons ▸ bgcut."
+    )
+    assert errors.message_for(caught.value, "gimp").endswith("paste your key when GIMP asks.")

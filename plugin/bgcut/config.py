@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import ConfigError, InsecureEndpointError, InvalidKeyError, MissingKeyError
+from .errors import ConfigError, InsecureEndpointError, InvalidKeyError, MissingKeyError, Remedy
 
 DEFAULT_ENDPOINT = "https://api.backgroundcut.co/v2/cut/"
 KEY_ENV = "BACKGROUNDCUT_API_KEY"
@@ -90,8 +90,7 @@ def read_config() -> dict[str, str]:
         return {}
     except (OSError, ValueError):
         raise ConfigError(
-            f"The bgcut config file {config_file()} is unreadable. Remove it and run "
-            "`bgcut config --set-key` again."
+            f"The bgcut config file {config_file()} is unreadable.", remedy=Remedy.RESET_CONFIG
         ) from None
     return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
 

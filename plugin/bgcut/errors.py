@@ -25,6 +25,7 @@ class Remedy(enum.Enum):
     REPLACE_KEY = "replace-key"  # the stored key was refused (401)
     FIX_ENDPOINT = "fix-endpoint"  # the endpoint is not the API's cut URL
     CHECK_ENDPOINT = "check-endpoint"  # a 200 that is not an image: maybe not the API at all
+    RESET_CONFIG = "reset-config"  # bgcut's own config file cannot be read
 
 
 HOSTS = ("cli", "gimp", "blender")
@@ -63,6 +64,11 @@ PHRASES: dict[Remedy, dict[str, str]] = {
         "gimp": "Check the endpoint (BACKGROUNDCUT_ENDPOINT, or `bgcut config --show` in a "
         "terminal); try again later if it persists.",
         "blender": f"Check Endpoint in {_BLENDER_PREFS}; try again later if it persists.",
+    },
+    Remedy.RESET_CONFIG: {
+        "cli": "Remove it and run `bgcut config --set-key` again.",
+        "gimp": "Remove it, then run Remove Background again and paste your key when GIMP asks.",
+        "blender": f"Remove it, then paste your key into API key in {_BLENDER_PREFS}.",
     },
 }
 
