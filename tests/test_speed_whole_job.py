@@ -92,7 +92,7 @@ def test_a_webp_with_its_own_xmp_is_not_marked_again():
         writing.marked_webp_writer(data, "cut-out")
     mask = ALPHA[..., 3]
     answer = np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
-    assert writing.raw_answer(data, answer, mask, answer) is None
+    assert writing.raw_answer(data, answer, mask, lambda: answer) is None
 
 
 def test_a_lossless_webp_mask_answer_is_written_as_received(tmp_path, emulator, key):
@@ -253,3 +253,19 @@ def test_a_jpeg_that_must_be_prepared_is_not_uploaded_as_received():
         assert upload_as_received(data, CutOptions()) is None
     assert upload_as_received(jpeg(rgb), CutOptions(max_resolution=640 * 480 - 1)) is None
     assert upload_as_received(jpeg(rgb), CutOptions(max_resolution=640 * 480)) is not None
+
+
+def test_a_mask_only_cut_composes_the_cut_out_only_when_it_is_read(emulator, key, tmp_path):
+    """`--channels alpha -o mask.png` never writes the cut-out: it is not built (with its
+    edge colours estimated) unless read, and then it is what an eager build gives."""
+    img, _ = subject_photo(160, 120, seed=91)
+    options = CutOptions(channels="alpha", return_type="PNG")
+    cut = remove_background(img, options, api_key=key, endpoint=emulator.endpoint)
+    cut.save(tmp_path / "mask.png", "alpha")
+    assert callable(cut._rgba), "the mask-only cut built its cut-out"
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "mask.png")), cut.mask)
+    source = load_source(img)
+    eager = build_cutout(source, cut.mask[..., None], options, None)
+    assert np.array_equal(cut.rgba, eager.rgba) and not callable(cut._rgba)
+    whole = remove_background(img, CutOptions(return_type="PNG"), api_key=key, endpoint=emulator.endpoint)
+    assert not callable(whole._rgba)

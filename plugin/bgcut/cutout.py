@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -34,15 +35,23 @@ from .writing import (
 @dataclass(eq=False)
 class Cutout:
     """rgba: H×W×4 in the source's dtype; mask: H×W uint8 (255 = keep); `answer`: the
-    service's answer bytes when one layer is exactly them (then written as received)."""
+    service's answer bytes when one layer is exactly them (then written as received).
+    The cut-out may be given as a function that builds it: a mask-only cut composes it
+    (with the edge colours estimated: 1.5 s at 12 MP) only if someone reads `rgba`."""
 
-    rgba: np.ndarray
+    _rgba: np.ndarray | Callable[[], np.ndarray] = field(repr=False)
     mask: np.ndarray
     upload: UploadInfo | None
     engine: str  # the name of the engine that cut it
     from_cache: bool = False
     mask_refined: bool = False
     answer: RawAnswer | None = None
+
+    @property
+    def rgba(self) -> np.ndarray:
+        if callable(self._rgba):
+            self._rgba = self._rgba()
+        return self._rgba
 
     @property
     def width(self) -> int:
@@ -127,10 +136,12 @@ def build_cutout(
     *,
     engine: str = "none",
     from_cache: bool = False,
+    wanted: str = "rgba",
 ) -> Cutout:
     """Both layers at the source's size, whatever size and channels the answer has.
     `engine` names the engine that cut it (each engine passes its own name; "none" says
-    that the caller brought the mask itself)."""
+    that the caller brought the mask itself). With `wanted="alpha"` (the user asked for the
+    mask) the cut-out is composed only when read."""
     same_size = answer.shape[:2] == (source.height, source.width)
     coarse, from_alpha = _answer_mask(answer)
     if same_size:
@@ -146,12 +157,15 @@ def build_cutout(
         and not source.linear
         and source.pixels.shape[2] >= 3
     )
-    if use_service_colour and source.pixels.shape[2] == 3:
-        rgba = _over_service(source.pixels, mask, answer, alpha_is_mask=from_alpha)
-    else:
+
+    def rgba() -> np.ndarray:
+        if use_service_colour and source.pixels.shape[2] == 3:
+            return _over_service(source.pixels, mask, answer, alpha_is_mask=from_alpha)
         service_rgba = answer if use_service_colour else None
-        rgba = _compose(source, mask, service_rgba, decontaminate=options.decontaminate)
-    return Cutout(rgba, mask, upload, engine=engine, from_cache=from_cache, mask_refined=not same_size)
+        return _compose(source, mask, service_rgba, decontaminate=options.decontaminate)
+
+    layer = rgba if wanted == "alpha" else rgba()
+    return Cutout(layer, mask, upload, engine=engine, from_cache=from_cache, mask_refined=not same_size)
 
 
 def _over_service(

@@ -65,8 +65,16 @@ class BackgroundCutEngine:
             answer = read(answer_bytes)
             if self.cache is not None and not from_cache:
                 self.cache.put(key, answer_bytes)
-        cutout = build_cutout(source, answer, options, upload.info, engine=self.name, from_cache=from_cache)
-        cutout.answer = raw_answer(received[-1], answer, cutout.mask, cutout.rgba)
+        cutout = build_cutout(
+            source,
+            answer,
+            options,
+            upload.info,
+            engine=self.name,
+            from_cache=from_cache,
+            wanted=options.channels,
+        )
+        cutout.answer = raw_answer(received[-1], answer, cutout.mask, lambda: cutout.rgba)
         report(1.0, "Done")
         return cutout
 

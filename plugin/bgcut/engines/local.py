@@ -178,7 +178,7 @@ class LocalEngine:
             max_resolution=options.max_resolution,
             decontaminate=options.decontaminate,
         )
-        cutout = build_cutout(source, answer, local_options, None, engine=self.name)
+        cutout = build_cutout(source, answer, local_options, None, engine=self.name, wanted=options.channels)
         if progress:
             progress(1.0, "Done")
         return cutout
