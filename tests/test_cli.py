@@ -132,3 +132,39 @@ def test_config_stores_the_key_0600_and_shows_it_masked(tmp_path):
     shown = run(["config", "--show"])
     assert "****3456" in shown.stdout and "secret-key-abcdef123456" not in shown.stdout
     assert run(["config", "--remove-key"]).stdout.strip() == "Key removed."
+
+
+def test_a_terminal_that_reports_no_size_still_gets_a_progress_bar(tmp_path, emulator, key):
+    """`script` and some serial consoles report 0×0: tqdm alone would draw nothing there."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    for i in range(2):
+        Image.fromarray(subject_photo(40, 30, seed=700 + i)[0]).save(tmp_path / f"p{i}.png")
+    parent, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+    env = {**os.environ, "BACKGROUNDCUT_API_KEY": key, "BACKGROUNDCUT_ENDPOINT": emulator.endpoint}
+    done = subprocess.run(
+        [sys.executable, "-m", "bgcut", "cut", str(tmp_path / "p0.png"), str(tmp_path / "p1.png")],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=child,
+        env=env,
+        timeout=120,
+    )
+    os.close(child)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(parent, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(parent)
+    text = seen.decode("utf-8", "replace")
+    assert done.returncode == 0, text
+    assert "2/2 [" in text and "images/s" in text, text

@@ -166,8 +166,19 @@ def test_native_without_interp_file_falls_back_to_usr_bin_python3(tmp_path):
     mk(tmp_path, "usr/bin")
     stdlib(tmp_path / "usr/lib/python3.14")
     (tmp_path / "usr/bin/python3").write_bytes(b"\x7fELF")  # a real binary, no version in its name
+    # a system Python alone is no GIMP: nothing is guessed (every GIMP Python is vendored)
+    assert gimp_python.find(tmp_path / "home", {}, "linux", "x86_64", root=tmp_path) == []
+    mk(tmp_path, "usr/lib/gimp/3.0/plug-ins")
     found = gimp_python.find(tmp_path / "home", {}, "linux", "x86_64", root=tmp_path)
     assert found == [GimpPython("3.14", "manylinux_2_28_x86_64", "native", tmp_path / "usr/bin/python3")]
+
+
+def test_a_gimp_app_that_does_not_exist_is_refused(tmp_path):
+    home = tmp_path / "home"
+    mk(home, ".config/GIMP/3.0")
+    res = _install(home, ["--gimp", "--dry-run", "--gimp-app", str(tmp_path / "no-such-gimp")])
+    assert res.returncode == 2 and "does not exist" in res.stdout
+    assert not (home / ".config/GIMP/3.0/plug-ins").exists()
 
 
 def debian_root(root: Path) -> Path:

@@ -17,7 +17,9 @@ import bgcut
 import pytest
 from bgcut import config, errors
 from bgcut.emulator import Emulator
+from bgcut.options import CutOptions
 from bgcut.pacing import RatePacer
+from bgcut.source import load_source
 from imagery import encode, subject_photo
 from PIL import Image
 
@@ -272,3 +274,15 @@ def test_blender_keeps_the_key_out_of_blend_and_userprefs(tmp_path_factory, tmp_
     (tmp_path / "job.json").unlink()  # the test's own instructions, i.e. what the user typed
     assert files_containing(tmp_path, SECRET) == [cfg]
     assert SECRET not in report["log"]
+
+
+def test_a_certificate_that_cannot_be_verified_is_not_asked_again(tls_emulator, key):
+    """The same certificate would fail the same way: one attempt, no "retrying" notices."""
+    emu, _ = tls_emulator
+    img = subject_photo(60, 40, seed=611)[0]
+    told: list[str] = []
+    engine = bgcut.make_engine("backgroundcut", api_key=key, endpoint=emu.endpoint, cache=False)
+    with pytest.raises(errors.CertificateError) as info:
+        engine.cut(load_source(img), CutOptions(), notify=told.append)
+    assert info.value.kind == "certificate" and "certificate" in str(info.value)
+    assert told == [] and emu.seen == []

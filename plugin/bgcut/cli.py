@@ -541,8 +541,20 @@ class ProgressBar:
         self.tty = stream.isatty()
         self._started = time.monotonic()
         self._format_meter = tqdm.format_meter
+        # a terminal that reports no size (`script`, some serial consoles) would get no bar
+        columns, lines = _reported_size(stream)
+        sized = columns > 0 and lines > 0
         self._bar = (
-            tqdm(total=total, file=stream, unit=" images", dynamic_ncols=True, bar_format=_BAR, leave=True)
+            tqdm(
+                total=total,
+                file=stream,
+                unit=" images",
+                dynamic_ncols=sized,
+                ncols=None if sized else columns or 80,
+                nrows=None if sized else lines or 24,
+                bar_format=_BAR,
+                leave=True,
+            )
             if self.tty
             else None
         )
@@ -719,3 +731,11 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _reported_size(stream: TextIO) -> tuple[int, int]:
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (OSError, ValueError):
+        return 0, 0
+    return size.columns, size.lines

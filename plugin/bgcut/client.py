@@ -21,6 +21,7 @@ from .errors import (
     AbandonedError,
     BadAnswerError,
     CancelledError,
+    CertificateError,
     NetworkError,
     NotSentError,
     RateLimitError,
@@ -133,6 +134,8 @@ class BackgroundCutClient:
                 tell(f"waiting {wait:.0f} s: the service's rate limit (429)")
                 self._wait(wait, cancel)
                 continue
+            except CertificateError:
+                raise  # the same certificate again would fail the same way
             except TruncatedAnswerError as exc:
                 policy.after_truncated(exc)
                 tell("the answer was cut short in transit; asking once more")

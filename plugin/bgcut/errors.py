@@ -48,7 +48,8 @@ PHRASES: dict[Remedy, dict[str, str]] = {
     },
     Remedy.REPLACE_KEY: {
         "cli": "Copy it again from your BackgroundCut account and store it with "
-        "`bgcut config --set-key`, or set BACKGROUNDCUT_API_KEY.",
+        "`bgcut config --set-key`; a key in BACKGROUNDCUT_API_KEY wins over the stored one, "
+        "so fix or unset that variable if it is set.",
         "gimp": "Copy it again from your BackgroundCut account and store it with "
         "`bgcut config --set-key` in a terminal (GIMP asks for a key only while none is "
         "stored), then run Remove Background again.",
@@ -207,6 +208,12 @@ class NetworkError(BgcutError):
     """The request did not complete: no connection, a timeout, a reset."""
 
     kind = "network"
+
+
+class CertificateError(NetworkError):
+    """The endpoint's TLS certificate could not be verified: asking again cannot help."""
+
+    kind = "certificate"
 
 
 class TruncatedAnswerError(NetworkError):

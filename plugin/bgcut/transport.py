@@ -23,7 +23,7 @@ from urllib3.fields import RequestField
 from urllib3.filepost import encode_multipart_formdata
 
 from .config import is_loopback
-from .errors import BadAnswerError, Cause, NetworkError, TruncatedAnswerError
+from .errors import BadAnswerError, Cause, CertificateError, NetworkError, TruncatedAnswerError
 from .version import __version__
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class Transport:
 def transport_error(exc: Exception, endpoint: str, read_timeout: float) -> NetworkError:
     """The NetworkError for what requests raised, chosen by its type (and its causes')."""
     if isinstance(exc, requests.exceptions.SSLError):
-        return NetworkError(
+        return CertificateError(
             "The TLS certificate of the endpoint could not be verified, so nothing was "
             "sent. Check the endpoint URL, or your system's certificate store/proxy."
         )

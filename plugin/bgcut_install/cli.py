@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         plats = _platforms(args.blender_platforms)
         print(f"Blender: built {build.build_blender_extension(args.build_blender, plats, args.local_engine)}")
         return 0
+    if args.gimp_app is not None and not args.gimp_app.expanduser().exists():
+        print(f"install.py: --gimp-app {args.gimp_app} does not exist; name the folder GIMP is installed in.")
+        return 2
     hosts = chosen_hosts(args)
     if args.list:
         return list_hosts(hosts)

@@ -59,7 +59,7 @@ def find(
         apps = [d / "Applications" for d in (root, home)]
         return _found(macos(app, machine) for folder in apps for app in sorted(folder.glob("GIMP*.app")))
     linux = manylinux(machine)
-    found = [native(root, linux)]
+    found = [native(root, linux, fallback=bool(gimp_libdirs(root)))]  # no GIMP, no guess
     installations = [root / "var/lib/flatpak", home / ".local/share/flatpak"]
     found += [flatpak(inst, installations, linux) for inst in installations]
     found.append(snap(root / "snap/gimp/current", linux))
