@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bgcut.emulator import Emulator  # noqa: E402
 
 KEY = "test-key-7f3a9c2e51b84d06"
+
+# pip's wheel downloads (the hosts' vendored packages, the extension's Pillow) are cached
+# beside the host roots, so tests that give pip a fresh HOME do not fetch them again
+_HOST_CACHE = Path(os.environ.get("BGCUT_HOST_CACHE", "/var/cache/bgcut"))
+os.environ.setdefault("PIP_CACHE_DIR", str(_HOST_CACHE / "pip"))
 
 
 @pytest.fixture(autouse=True)
