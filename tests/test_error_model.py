@@ -5,8 +5,6 @@ loopback to the emulator)."""
 from __future__ import annotations
 
 import copy
-import io
-import logging
 import socket
 import traceback
 
@@ -136,19 +134,6 @@ def _chain(exc: BaseException | None) -> list[BaseException]:
         found.append(exc)
         exc = exc.__cause__ or exc.__context__
     return found
-
-
-@pytest.fixture
-def debug_log():
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    root = logging.getLogger()
-    old = root.level
-    root.setLevel(logging.DEBUG)
-    root.addHandler(handler)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(old)
 
 
 @pytest.mark.parametrize("case", ["refused", "reset", "truncate", "status", "unknown key", "abandonable"])

@@ -3,8 +3,6 @@ writes or shows is captured and searched for it; TLS and redirects are checked t
 
 from __future__ import annotations
 
-import io
-import logging
 import os
 import ssl
 import stat
@@ -38,20 +36,7 @@ def files_containing(root: Path, secret: str) -> list[Path]:
     return found
 
 
-@pytest.fixture
-def captured_logs():
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    root = logging.getLogger()
-    old = root.level
-    root.setLevel(logging.DEBUG)
-    root.addHandler(handler)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(old)
-
-
-def test_the_key_appears_only_in_the_0600_config_file(tmp_path, captured_logs):
+def test_the_key_appears_only_in_the_0600_config_file(tmp_path, debug_log):
     cfg = config.store_key(SECRET)
     assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
     shown: list[str] = []
@@ -131,7 +116,7 @@ def test_the_key_appears_only_in_the_0600_config_file(tmp_path, captured_logs):
     ]
     shown += [c.stdout + c.stderr for c in cli]
     assert "****3210" in cli[0].stdout
-    leaks = [s for s in shown + [captured_logs.getvalue()] if SECRET in s]
+    leaks = [s for s in shown + [debug_log.getvalue()] if SECRET in s]
     assert leaks == []
     for out in outputs.iterdir():
         assert SECRET not in str(Image.open(out).info)
