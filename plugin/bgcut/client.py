@@ -132,7 +132,7 @@ class BackgroundCutClient:
                     pacer.on_rate_limited(exc.retry_after, ticket)
                 wait = policy.after_rate_limit(exc)
                 tell(f"waiting {wait:.0f} s: the service's rate limit (429)")
-                self._wait(wait, cancel)
+                self._wait(wait, cancel, policy)
                 continue
             except CertificateError:
                 raise  # the same certificate again would fail the same way
@@ -143,7 +143,7 @@ class BackgroundCutClient:
             except (NetworkError, ServiceError) as exc:
                 wait = policy.after_failure(exc)
                 tell(f"retrying in {wait:.0f} s after a failed request")
-                self._wait(wait, cancel)
+                self._wait(wait, cancel, policy)
                 continue
             if pacer is not None:
                 pacer.on_success(ticket)
@@ -192,13 +192,19 @@ class BackgroundCutClient:
         log.debug("refused: %s (%d, Retry-After %s)", error.kind, reply.status, error.retry_after)
         raise error
 
-    def _wait(self, seconds: float, cancel: threading.Event | None) -> None:
+    def _wait(self, seconds: float, cancel: threading.Event | None, policy: RetryPolicy) -> None:
+        """A stop while waiting ends the cut as a stop before the next try does (after a
+        charged answer cut short, that is not "nothing spent")."""
         if seconds <= 0:
             return
-        if self._sleep is not None:
-            self._sleep(seconds)
-        else:
-            interruptible_sleep(seconds, cancel)
+        try:
+            if self._sleep is not None:
+                self._sleep(seconds)
+            else:
+                interruptible_sleep(seconds, cancel)
+        except CancelledError as exc:
+            policy.stopped(exc)
+            raise
 
 
 def _parts(upload: Upload, options: CutOptions) -> list[Part]:

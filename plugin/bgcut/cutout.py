@@ -113,11 +113,6 @@ class Cutout:
         )
 
 
-def answer_mask(answer: np.ndarray) -> np.ndarray:
-    """The mask carried by an answer: its alpha, or its grey level in alpha mode."""
-    return _answer_mask(answer)[0]
-
-
 def _answer_mask(answer: np.ndarray) -> tuple[np.ndarray, bool]:
     """The mask, and whether it is the answer's own alpha channel."""
     if answer.shape[2] == 1:

@@ -125,7 +125,10 @@ class Transport:
             try:
                 body = read_capped(resp)
             except requests.exceptions.RequestException as exc:
-                failure = self._failure(exc, truncated=resp.status_code == 200)
+                if resp.status_code != 200:  # a refusal's body is only detail: keep its status
+                    log.debug("answer %d, its body broke off (%s)", resp.status_code, type(exc).__name__)
+                    return Reply(resp.status_code, b"", resp.headers.get("Retry-After"))
+                failure = self._failure(exc, truncated=True)
         if failure is not None:
             raise failure
         log.debug("answer %d, %d bytes", resp.status_code, len(body))

@@ -328,11 +328,12 @@ def marked_png_writer(data: bytes, kind: str) -> Callable[[BinaryIO], None]:
 
 
 def raw_answer(
-    data: bytes, answer: np.ndarray, mask: np.ndarray, rgba: Callable[[], np.ndarray]
+    data: bytes, answer: np.ndarray, mask: np.ndarray, rgba: Callable[[], np.ndarray] | None
 ) -> RawAnswer | None:
     """The answer bytes, when they decode to exactly the mask or the cut-out: an 8-bit,
     non-interlaced PNG (grey: the mask; RGBA: the cut-out), or a WebP (R = G = B = the
-    mask with no transparency, as bgcut's own mask WebP; or the cut-out). None otherwise."""
+    mask with no transparency, as bgcut's own mask WebP; or the cut-out, when `rgba` gives
+    it: a mask-only cut passes None and never builds one). None otherwise."""
     if answer.shape[:2] != mask.shape:
         return None
     if data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR":
@@ -340,20 +341,20 @@ def raw_answer(
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and answer.shape[2] == 4 and _webp_markable(data):
         if _same(answer[..., 0], mask) and _is_grey_opaque(answer):
             return RawAnswer(data, "alpha", "WEBP")
-        if _same_layer(answer, rgba()):
+        if rgba is not None and _same_layer(answer, rgba()):
             return RawAnswer(data, "rgba", "WEBP")
     return None
 
 
 def _raw_png(
-    data: bytes, answer: np.ndarray, mask: np.ndarray, rgba: Callable[[], np.ndarray]
+    data: bytes, answer: np.ndarray, mask: np.ndarray, rgba: Callable[[], np.ndarray] | None
 ) -> RawAnswer | None:
     _, _, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
     if depth != 8 or interlace:
         return None
     if colour == 0 and answer.shape[2] == 1 and _same(answer[..., 0], mask):
         return RawAnswer(data, "alpha")
-    if colour == 6 and answer.shape[2] == 4 and _same_layer(answer, rgba()):
+    if colour == 6 and answer.shape[2] == 4 and rgba is not None and _same_layer(answer, rgba()):
         return RawAnswer(data, "rgba")
     return None
 

@@ -125,16 +125,6 @@ def vendor_wheels(
                 zf.extractall(lib)
 
 
-def default_platform_tag() -> str:
-    machine = _platform.machine().lower()
-    arm = machine in ("arm64", "aarch64")
-    if sys.platform == "win32":
-        return "win_amd64"
-    if sys.platform == "darwin":
-        return "macosx_11_0_arm64" if arm else "macosx_10_13_x86_64"
-    return "manylinux_2_28_aarch64" if arm else "manylinux_2_28_x86_64"
-
-
 def current_blender_platform() -> str:
     arm = _platform.machine().lower() in ("arm64", "aarch64")
     if sys.platform == "win32":

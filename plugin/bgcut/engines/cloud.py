@@ -74,7 +74,8 @@ class BackgroundCutEngine:
             from_cache=from_cache,
             wanted=options.channels,
         )
-        cutout.answer = raw_answer(received[-1], answer, cutout.mask, lambda: cutout.rgba)
+        rgba = (lambda: cutout.rgba) if options.channels == "rgba" else None  # a mask cut never is one
+        cutout.answer = raw_answer(received[-1], answer, cutout.mask, rgba)
         report(1.0, "Done")
         return cutout
 

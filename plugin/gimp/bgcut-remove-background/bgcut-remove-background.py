@@ -24,8 +24,6 @@ from bgcut import choices  # noqa: E402 - light (stdlib only): safe before numpy
 from gi.repository import Gimp, GLib, GObject  # noqa: E402
 
 PROC_NAME = "plug-in-bgcut-remove-background"
-#: how Select subject combines with the current selection: GIMP's alone, so kept here
-
 # what the dialog shows; return-type and max-resolution stay for scripts (pixels, free text)
 DIALOG = (
     "output",
