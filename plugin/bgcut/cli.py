@@ -541,17 +541,17 @@ class ProgressBar:
         self.tty = stream.isatty()
         self._started = time.monotonic()
         self._format_meter = tqdm.format_meter
-        # a terminal that reports no size (`script`, some serial consoles) would get no bar
+        # a terminal that reports a zero size (`script`, some serial consoles) would get no bar
         columns, lines = _reported_size(stream)
-        sized = columns > 0 and lines > 0
+        sized = columns != 0 and lines != 0
         self._bar = (
             tqdm(
                 total=total,
                 file=stream,
                 unit=" images",
                 dynamic_ncols=sized,
-                ncols=None if sized else columns or 80,
-                nrows=None if sized else lines or 24,
+                ncols=None if sized else max(columns, 0) or 80,
+                nrows=None if sized else max(lines, 0) or 24,
                 bar_format=_BAR,
                 leave=True,
             )
@@ -734,8 +734,9 @@ if __name__ == "__main__":
 
 
 def _reported_size(stream: TextIO) -> tuple[int, int]:
+    """The terminal's columns and lines; -1, -1 when it cannot be asked (tqdm then decides)."""
     try:
         size = os.get_terminal_size(stream.fileno())
-    except (OSError, ValueError):
-        return 0, 0
+    except (OSError, ValueError):  # io.UnsupportedOperation (no fileno) is both
+        return -1, -1
     return size.columns, size.lines
