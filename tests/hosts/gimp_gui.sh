@@ -40,7 +40,7 @@ export DISPLAY=":$(cat /x/io/display)"
 gimp -n -d -f --batch-interpreter=python-fu-eval -b "exec(open('/x/io/gui_batch.py').read())" --quit \
   > /x/io/gimp.log 2>&1 &
 gimp=$!
-for _ in $(seq 1 300); do  # GIMP 3.0's first start on a fresh profile can take a minute
+for _ in $(seq 1 120); do  # a minute: GIMP 3.0's first start on a fresh profile can take that long
   image_win=$(xdotool search --name '^\[in\].*GIMP' 2>/dev/null | head -1 || true)
   [[ -n "$image_win" ]] && break
   sleep 0.5
