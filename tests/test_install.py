@@ -366,14 +366,7 @@ def test_without_its_packages_the_plugin_registers_and_names_the_fix(tmp_path, v
     gimp = Gimp(root, mk(tmp_path, "no-extra-plugins"), profile, tmp_path / "io")
     img, _ = subject_photo(60, 40, seed=82)
     run = gimp.run({"input": "in.png"}, {"in.png": encode(img)}, {"BACKGROUNDCUT_API_KEY": KEY})
-    assert run.report["found"], run.stdout
-    assert run.report["status"] == "execution-error", run.report
-    assert run.report["message"] == (
-        f"bgcut cannot import numpy in GIMP's Python {python}: run "
-        f"`python3 install.py --gimp --gimp-python {python}` in the bgcut folder, then restart GIMP."
-    )
-    [before], [after] = run.layers("before"), run.layers("after")
-    assert after["mask"] is None and np.array_equal(run.pixels(after), run.pixels(before))
+    run.assert_names_the_fix(python)
 
 
 @pytest.mark.blender

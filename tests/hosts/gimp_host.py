@@ -65,6 +65,18 @@ class GimpRun:
     def mask(self, layer: dict) -> np.ndarray:
         return np.fromfile(self.io / layer["mask"], dtype=np.uint8).reshape(layer["h"], layer["w"])
 
+    def assert_names_the_fix(self, python: str) -> None:
+        """The plug-in, registered without its packages, said in one sentence which
+        install.py command fixes it for the Python it runs, and changed nothing."""
+        assert self.report["found"], self.stdout
+        assert self.report["status"] == "execution-error", self.report
+        assert self.report["message"] == (
+            f"bgcut cannot import numpy in GIMP's Python {python}: run "
+            f"`python3 install.py --gimp --gimp-python {python}` in the bgcut folder, then restart GIMP."
+        )
+        [before], [after] = self.layers("before"), self.layers("after")
+        assert after["mask"] is None and np.array_equal(self.pixels(after), self.pixels(before))
+
 
 class Gimp:
     def __init__(self, root: Path, plugins: Path, profile: Path, work: Path) -> None:
