@@ -210,3 +210,50 @@ def test_library_save_passthrough_keeps_the_marker_on_a_renamed_mask(tmp_path, e
     cut.save(out, "alpha")
     assert marker_kind(out) == "mask"
     assert without_marker(out.read_bytes()) == cut.answer.data
+
+
+def _from_scan(data: bytes) -> bytes:
+    """A JPEG's bytes from its first start-of-scan marker on (the image data itself)."""
+    return data[data.index(b"\xff\xda") :]
+
+
+def test_a_plain_jpeg_goes_as_read_without_its_metadata(tmp_path, emulator, key):
+    rgb = subject_photo(1600, 1200, seed=5)[0]
+    exif = Image.Exif()
+    exif[0x010F] = "CameraMaker"  # Make
+    exif[0x0131] = "SecretSoftware 1.0"  # Software
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(rgb).save(path, quality=90, exif=exif, comment=b"shot at home, 51.5N 0.1W")
+    data = path.read_bytes()
+    with Image.open(path) as im:
+        decoded = np.asarray(im.convert("RGB"))
+    cut = remove_background(
+        path, CutOptions(channels="alpha", return_type="PNG"), api_key=key, endpoint=emulator.endpoint
+    )
+    sent = emulator.seen[-1].file_bytes
+    assert sent is not None and len(emulator.seen) == 1
+    assert cut.upload is not None and cut.upload.format == "JPEG" and cut.upload.bytes == len(sent)
+    for secret in (b"Exif", b"CameraMaker", b"SecretSoftware", b"51.5N"):
+        assert secret in data and secret not in sent
+    assert _from_scan(sent) == _from_scan(data)  # the image data byte for byte, not re-encoded
+    with Image.open(io.BytesIO(sent)) as im:
+        assert np.array_equal(np.asarray(im), decoded)
+    assert np.array_equal(cut.mask, segment(decoded))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "no end marker"])
+def test_a_damaged_jpeg_is_refused_before_anything_is_sent(tmp_path, emulator, key, damage):
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(subject_photo(800, 600, seed=3)[0]).save(path, quality=90)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else data[:-2])
+    from bgcut.errors import InputError
+
+    if damage == "truncated":
+        with pytest.raises(InputError, match="not a readable image"):
+            remove_background(path, api_key=key, endpoint=emulator.endpoint)
+        assert len(emulator.seen) == 0
+    else:  # decodable without its end marker: then it is re-encoded from the pixels, not sent as read
+        remove_background(path, api_key=key, endpoint=emulator.endpoint)
+        assert emulator.seen[-1].file_bytes is not None
+        assert _from_scan(emulator.seen[-1].file_bytes) != _from_scan(data[:-2])

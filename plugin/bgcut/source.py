@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,13 +24,48 @@ MAX_SOURCE_PIXELS = 250_000_000
 SourceLike = str | os.PathLike | bytes | bytearray | memoryview | Image.Image | np.ndarray
 
 
+class Decoding:
+    """Pixels being decoded in a thread of their own, so a JPEG sent as it was read can be
+    on its way to the service while it is decoded here (`Source.file_bytes`)."""
+
+    def __init__(self, decode: Callable[[], np.ndarray]) -> None:
+        self._pixels: np.ndarray | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(decode,), name="bgcut-decode", daemon=True)
+        self._thread.start()
+
+    def _run(self, decode: Callable[[], np.ndarray]) -> None:
+        try:
+            self._pixels = decode()
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for the pixels
+            self._error = exc
+
+    def result(self) -> np.ndarray:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._pixels is not None
+        return self._pixels
+
+
 @dataclass
 class Source:
-    """The source as an H×W×C array (C = 1..4) plus what is needed to read it right."""
+    """The source as an H×W×C array (C = 1..4) plus what is needed to read it right.
 
-    pixels: np.ndarray
+    `file_bytes` is the file as read, when it came as an encoded picture: a JPEG the service
+    can take as it is goes as those bytes (`upload.upload_as_received`); its pixels may then
+    still be decoding (`Decoding`) and are waited for when first used."""
+
+    _pixels: np.ndarray | Decoding
     linear: bool = False
+    file_bytes: bytes | None = field(default=None, repr=False)
     _rgb8: np.ndarray | None = field(default=None, init=False, repr=False)
+
+    @property
+    def pixels(self) -> np.ndarray:
+        if isinstance(self._pixels, Decoding):
+            self._pixels = self._pixels.result()
+        return self._pixels
 
     @property
     def height(self) -> int:
@@ -72,7 +109,7 @@ def load_source(obj: SourceLike, *, linear: bool = False) -> Source:
     if isinstance(obj, Image.Image):
         return Source(_pil_to_array(obj), linear=linear)
     if isinstance(obj, (bytes, bytearray, memoryview)):
-        return Source(_decode(bytes(obj), "the given bytes"), linear=linear)
+        return _encoded(bytes(obj), "the given bytes", linear)
     if isinstance(obj, (str, os.PathLike)):
         path = os.fspath(obj)
         try:
@@ -80,7 +117,7 @@ def load_source(obj: SourceLike, *, linear: bool = False) -> Source:
                 data = fh.read()
         except OSError as exc:
             raise InputError(f"Cannot read {path!r}: {exc.strerror or exc}. Check the path.") from None
-        return Source(_decode(data, repr(path)), linear=linear)
+        return _encoded(data, repr(path), linear)
     raise InputError(
         f"Unsupported input type {type(obj).__name__}: give a file path, encoded bytes, "
         "a Pillow image or a numpy array."
@@ -127,28 +164,54 @@ def _check_array(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _decode(data: bytes, what: str) -> np.ndarray:
+def _encoded(data: bytes, what: str, linear: bool) -> Source:
+    """A complete JPEG (header read, end marker present) is decoded in a thread while the
+    caller goes on; anything else here and now, so bad input fails before anything is sent."""
+    _check_header(data, what)
+    if data[:3] == _JPEG_START and data.rstrip(b"\0\r\n")[-2:] == _JPEG_END:
+        return Source(Decoding(lambda: _decode(data, what)), linear=linear, file_bytes=data)
+    return Source(_decode(data, what), linear=linear, file_bytes=data)
+
+
+_JPEG_START, _JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
+_UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+def _check_header(data: bytes, what: str) -> None:
     if not data:
         raise InputError(f"{what} is empty: give a PNG, JPEG or WebP picture.")
     try:
         with Image.open(io.BytesIO(data)) as im:
             w, h = im.size
-            if w * h > MAX_SOURCE_PIXELS:
-                raise InputError(
-                    f"{what} declares {w}×{h} pixels, more than bgcut will open "
-                    f"({MAX_SOURCE_PIXELS // 1_000_000} MP). Scale it down first."
-                )
+    except _UNREADABLE as exc:
+        raise _unreadable(what, exc) from None
+    if w * h > MAX_SOURCE_PIXELS:
+        raise InputError(
+            f"{what} declares {w}×{h} pixels, more than bgcut will open "
+            f"({MAX_SOURCE_PIXELS // 1_000_000} MP). Scale it down first."
+        )
+
+
+def _unreadable(what: str, exc: BaseException) -> InputError:
+    return InputError(
+        f"{what} is not a readable image ({type(exc).__name__}). "
+        "Give a PNG, JPEG or WebP file that opens in an image viewer."
+    )
+
+
+def _decode(data: bytes, what: str) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
             im.seek(0)
             im.load()
-            im = ImageOps.exif_transpose(im)
+            if im.getexif().get(_ORIENTATION, 1) != 1:  # exif_transpose copies even when upright
+                im = ImageOps.exif_transpose(im)
             return _pil_to_array(im)
-    except InputError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InputError(
-            f"{what} is not a readable image ({type(exc).__name__}). "
-            "Give a PNG, JPEG or WebP file that opens in an image viewer."
-        ) from None
+    except _UNREADABLE as exc:
+        raise _unreadable(what, exc) from None
+
+
+_ORIENTATION = 0x0112  # the EXIF tag
 
 
 def _pil_to_array(im: Image.Image) -> np.ndarray:

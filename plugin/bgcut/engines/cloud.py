@@ -17,7 +17,7 @@ from ..inflight import InFlight
 from ..options import CutOptions
 from ..pacing import Notify, Pacer
 from ..source import Source
-from ..upload import Upload, prepare_upload
+from ..upload import Upload, prepare_upload, upload_as_received
 from ..writing import raw_answer
 from .protocol import Progress
 
@@ -51,7 +51,12 @@ class BackgroundCutEngine:
         it they go to `progress` as its text."""
         report = progress or _silent
         report(0.05, "Preparing the upload")
-        upload = prepare_upload(source.rgb8(), options)
+        as_read = (
+            None
+            if source.file_bytes is None or source.linear
+            else upload_as_received(source.file_bytes, options)
+        )
+        upload = as_read or prepare_upload(source.rgb8(), options)
         options = options.for_size(upload.info.width, upload.info.height)
         key = AnswerCache.key(upload.data, options.cache_token(), self.client.endpoint)
         tell = notify or (lambda text: report(0.2, text))
