@@ -106,6 +106,9 @@ def test_the_ui_path_in_the_real_blender_gui(suite, zip_path, tmp_path):
     waiting = [t for t in texts if "waiting for the service" in t]
     assert len(set(waiting)) >= 2, texts  # the line moves while the service works
     # Esc half-way: stopped within a second, nothing published, the editor unchanged
+    timings = {k: report[k] for k in ("esc_to_stopped_s", "cancel_click_to_stopped_s", "redo_s")}
+    (SHOTS / f"blender-{version}" / "timings.json").write_text(json.dumps(timings, indent=1) + "\n")
+    print(f"Blender {version}: " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
     assert report["esc_to_stopped_s"] < 1.0
     assert report["images_after_esc"] == ["Photo"] and report["editor_after_esc"] == "Photo"
     assert any("Remove Background cancelled" in line for line in report["reports_after_esc"]), report[

@@ -109,6 +109,8 @@ def test_cancel_from_the_progress_bar_stops_and_leaves_the_image_as_it_was(versi
     clicked = float((io_dir / "cancelled-at").read_text())
     returned, gone = report["returned_at"] - clicked, float((io_dir / "plugin-gone-at").read_text()) - clicked
     print(f"GIMP {version}: cancel to the call returning {returned:.2f} s, to the plug-in gone {gone:.2f} s")
+    timings = {"cancel_to_call_returned_s": returned, "cancel_to_plugin_gone_s": gone}
+    (SHOTS / f"gimp-{version}" / "timings.json").write_text(json.dumps(timings, indent=1) + "\n")
     assert 0 <= returned < 2 and 0 <= gone < 2
 
 

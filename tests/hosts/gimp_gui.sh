@@ -45,6 +45,10 @@ for _ in $(seq 1 120); do  # a minute: GIMP 3.0's first start on a fresh profile
   [[ -n "$image_win" ]] && break
   sleep 0.5
 done
+if [[ -z "$image_win" ]]; then  # say what there is, for whoever reads drive.log
+  echo "no image window found; the windows named:" >&2
+  for w in $(xdotool search --name . 2>/dev/null); do echo "  $w: $(xdotool getwindowname "$w")" >&2; done
+fi
 xdotool windowsize --sync "$image_win" 1400 900 2>/dev/null || true
 # the pointer on the empty canvas below the image: with no window manager the keys go to
 # the window under it, and no tooltip covers the menus
