@@ -1,7 +1,10 @@
 """The two "Remove Background" operators, and Cancel. In the UI the upload runs in a worker
 thread (actions.CutJob) with its stage in the status bar and the panels, and Esc (or the
 panel's Cancel) abandons it at once; bpy is touched only on the main thread, from the modal
-timer. In background mode (-b) and from scripts they run synchronously."""
+timer. In background mode (-b) and from scripts they run synchronously.
+
+Their own problems are raised as `HostError`, as actions' are; they catch `BgcutError`, which
+also holds a cancel (it keeps its own type, see actions.cut)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import bpy
 
 from . import actions, preferences
 from .bgcut import choices
-from .bgcut.errors import BgcutError
+from .bgcut.errors import BgcutError, HostError
 
 
 class _RemoveBackground:
@@ -171,12 +174,12 @@ class IMAGE_OT_bgcut_remove_background(_RemoveBackground, bpy.types.Operator):
         if self.image:
             image = bpy.data.images.get(self.image)
             if image is None:
-                raise BgcutError(f"There is no image named '{self.image}'.")
+                raise HostError(f"There is no image named '{self.image}'.")
             return image
         space = context.space_data
         image = getattr(space, "image", None) if space is not None else None
         if image is None:
-            raise BgcutError('Open an image in the Image Editor first (or pass image="Name").')
+            raise HostError('Open an image in the Image Editor first (or pass image="Name").')
         self._space = space
         return image
 
@@ -198,7 +201,7 @@ class NODE_OT_bgcut_remove_background(_RemoveBackground, bpy.types.Operator):
     def source_image(self, context) -> bpy.types.Image:
         node = _active_image_node(context)
         if node is None or node.image is None:
-            raise BgcutError("Select an Image node with an image in the compositor first.")
+            raise HostError("Select an Image node with an image in the compositor first.")
         self._node, self._tree = node, node.id_data
         return node.image
 

@@ -4,7 +4,7 @@ All network work happens before the image is touched, so a failure (no key, 401,
 no network, a bad answer) leaves the image exactly as it was, and says so. Writing happens
 in one undo group. GIMP calls go through gimp_api; cutting goes through the bgcut core.
 Every failure leaves as a `HostError` in GIMP's words (`bgcut.errors.phrased_for`), as the
-Blender add-on's do in Blender's.
+Blender add-on's do in Blender's; the entry file catches it by that name.
 """
 
 from __future__ import annotations
@@ -22,10 +22,6 @@ SELECTION_MODES = choices.GIMP_SELECTION_MODES.values()
 
 
 HOST = "gimp"
-
-#: what the entry file shows as the EXECUTION_ERROR text: the core's HostError, which is a
-#: BgcutError (the Blender add-on raises the same)
-UserFacingError = HostError
 
 
 @dataclass
