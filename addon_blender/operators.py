@@ -12,7 +12,7 @@ import bpy
 
 from . import actions, preferences
 from .bgcut import choices
-from .bgcut.errors import BgcutError, HostError
+from .bgcut.errors import BgcutError, HostError, message_for
 
 
 class _RemoveBackground:
@@ -55,7 +55,7 @@ class _RemoveBackground:
         px, linear = actions.read_source(self._source)
         engine = actions.engine_from(prefs)
         if engine.notice:
-            self.report({"INFO"}, engine.notice)
+            self.report({"INFO"}, message_for(engine.notice, actions.HOST))
         return px, linear, options, engine
 
     def _finish(self, context, cutout) -> None:  # type: ignore[no-untyped-def]

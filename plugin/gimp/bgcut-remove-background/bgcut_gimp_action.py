@@ -71,7 +71,7 @@ def remove_background(image, drawables: list, settings: Settings, *, interactive
     jobs = _plan(image, drawables, settings.selection_only)
     engine = _engine(settings.engine, interactive)
     if engine.notice:
-        gf.message(engine.notice)
+        gf.message(errors.message_for(engine.notice, HOST))
     comp = gf.component(image)
     with gf.progress("Removing background") as step:
         for n, job in enumerate(jobs):
