@@ -90,7 +90,7 @@ class CutJob:
         self.cancel = Cancel()
         self.fraction = 0.0
         self.stage = "Preparing the upload"
-        self.result: Cutout | None = None
+        self.cutout: Cutout | None = None
         self.error: BaseException | None = None
         self._since = time.monotonic()
         self._upload = "Uploading"
@@ -100,7 +100,7 @@ class CutJob:
 
     def _run(self, px, linear, options, engine) -> None:  # type: ignore[no-untyped-def]
         try:
-            self.result = cut(px, linear, options, engine, cancel=self.cancel, progress=self._progress)
+            self.cutout = cut(px, linear, options, engine, cancel=self.cancel, progress=self._progress)
         except Exception as exc:  # noqa: BLE001 - reported on the main thread by the operator
             self.error = exc
 
@@ -169,8 +169,8 @@ def remove_background(
     prefs = preferences.get()
     options = options_from(prefs, quality=quality, return_type=return_type, max_resolution=max_resolution)
     px, linear = read_source(image)
-    result = cut(px, linear, options, engine_from(prefs))
-    return publish(image, result, output)
+    cutout = cut(px, linear, options, engine_from(prefs))
+    return publish(image, cutout, output)
 
 
 def show_in_editors(source: bpy.types.Image, result: bpy.types.Image, space=None) -> None:  # type: ignore[no-untyped-def]

@@ -113,7 +113,7 @@ class _RemoveBackground:
             self._show(context)
             return {"RUNNING_MODAL"}
         try:
-            self._finish(context, job.result)
+            self._finish(context, job.cutout)
         except BgcutError as exc:
             return self._end(context, {"ERROR"}, str(exc))
         return self._end(context, None, "")

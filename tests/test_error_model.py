@@ -34,7 +34,7 @@ def _refused_url() -> str:
 
 def _failure(client: BackgroundCutClient) -> errors.BgcutError:
     with pytest.raises(errors.BgcutError) as info:
-        client.cut(_upload(), CutOptions())
+        client.fetch_answer(_upload(), CutOptions())
     return info.value
 
 
@@ -109,7 +109,7 @@ def test_nothing_was_changed_is_said_once(emulator, key):
 
 def test_a_binding_gets_a_host_error_chained_to_the_core_error(emulator):
     with pytest.raises(errors.HostError) as info, errors.phrased_for("blender", unchanged=True):
-        BackgroundCutClient("wrong-key-000000000000", emulator.endpoint).cut(_upload(), CutOptions())
+        BackgroundCutClient("wrong-key-000000000000", emulator.endpoint).fetch_answer(_upload(), CutOptions())
     host = info.value
     assert isinstance(host, errors.BgcutError)
     assert isinstance(host.__cause__, errors.AuthError)
@@ -174,7 +174,7 @@ def _failed_call(client: BackgroundCutClient, cancel: bgcut.Cancel | None) -> er
     """The error of a cut, caught where no local holds the key (the test's own do), so
     the frames of its traceback are the library's."""
     try:
-        client.cut(_upload(), CutOptions(), cancel=cancel)
+        client.fetch_answer(_upload(), CutOptions(), cancel=cancel)
     except errors.BgcutError as exc:
         return exc
     raise AssertionError("the cut succeeded")
