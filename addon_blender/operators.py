@@ -40,7 +40,7 @@ class _RemoveBackground:
     def source_image(self, context) -> bpy.types.Image:
         raise NotImplementedError
 
-    def place(self, context, source: bpy.types.Image, result: bpy.types.Image) -> None:
+    def place(self, context, source: bpy.types.Image, new_image: bpy.types.Image) -> None:
         return None
 
     # -- shared ------------------------------------------------------------------------
@@ -59,9 +59,9 @@ class _RemoveBackground:
         return px, linear, options, engine
 
     def _finish(self, context, cutout) -> None:  # type: ignore[no-untyped-def]
-        result = actions.publish(self._source, cutout, self.output)
-        self.place(context, self._source, result)
-        self.report({"INFO"}, f"Created '{result.name}'")
+        new_image = actions.publish(self._source, cutout, self.output)
+        self.place(context, self._source, new_image)
+        self.report({"INFO"}, f"Created '{new_image.name}'")
 
     def execute(self, context):  # type: ignore[no-untyped-def]
         try:
@@ -183,8 +183,8 @@ class IMAGE_OT_bgcut_remove_background(_RemoveBackground, bpy.types.Operator):
         self._space = space
         return image
 
-    def place(self, context, source: bpy.types.Image, result: bpy.types.Image) -> None:
-        actions.show_in_editors(source, result, getattr(self, "_space", None))
+    def place(self, context, source: bpy.types.Image, new_image: bpy.types.Image) -> None:
+        actions.show_in_editors(source, new_image, getattr(self, "_space", None))
 
 
 class NODE_OT_bgcut_remove_background(_RemoveBackground, bpy.types.Operator):
@@ -205,8 +205,8 @@ class NODE_OT_bgcut_remove_background(_RemoveBackground, bpy.types.Operator):
         self._node, self._tree = node, node.id_data
         return node.image
 
-    def place(self, context, source: bpy.types.Image, result: bpy.types.Image) -> None:
-        actions.wire_result(self._tree, self._node, result, self.output)
+    def place(self, context, source: bpy.types.Image, new_image: bpy.types.Image) -> None:
+        actions.wire_result(self._tree, self._node, new_image, self.output)
 
 
 def failure_text(exc: BaseException) -> str:
