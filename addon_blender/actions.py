@@ -82,7 +82,7 @@ CANCELLED_TEXT = (
 class CutJob:
     """One cut in a worker thread, for the UI: its stage and fraction for the status bar and
     the panel, and `stop()` for Esc and the Cancel button, which abandons the request in
-    flight at once. No bpy here: the operator publishes the result on the main thread."""
+    flight at once. No bpy here: the operator publishes the cut-out on the main thread."""
 
     running: list[CutJob] = []  # the jobs the panels show (with a Cancel button)
 
@@ -90,7 +90,7 @@ class CutJob:
         self.cancel = Cancel()
         self.fraction = 0.0
         self.stage = "Preparing the upload"
-        self.result: Cutout | None = None
+        self.cutout: Cutout | None = None
         self.error: BaseException | None = None
         self._since = time.monotonic()
         self._upload = "Uploading"
@@ -100,7 +100,7 @@ class CutJob:
 
     def _run(self, px, linear, options, engine) -> None:  # type: ignore[no-untyped-def]
         try:
-            self.result = cut(px, linear, options, engine, cancel=self.cancel, progress=self._progress)
+            self.cutout = cut(px, linear, options, engine, cancel=self.cancel, progress=self._progress)
         except Exception as exc:  # noqa: BLE001 - reported on the main thread by the operator
             self.error = exc
 
@@ -169,13 +169,13 @@ def remove_background(
     prefs = preferences.get()
     options = options_from(prefs, quality=quality, return_type=return_type, max_resolution=max_resolution)
     px, linear = read_source(image)
-    result = cut(px, linear, options, engine_from(prefs))
-    return publish(image, result, output)
+    cutout = cut(px, linear, options, engine_from(prefs))
+    return publish(image, cutout, output)
 
 
-def show_in_editors(source: bpy.types.Image, result: bpy.types.Image, space=None) -> None:  # type: ignore[no-untyped-def]
+def show_in_editors(source: bpy.types.Image, new_image: bpy.types.Image, space=None) -> None:  # type: ignore[no-untyped-def]
     """The Image Editor the user ran the cut from (and any other showing the source) now
-    shows the result."""
+    shows the new image."""
     spaces = [space] if space is not None else []
     for window in bpy.context.window_manager.windows:
         for area in window.screen.areas:
@@ -183,7 +183,7 @@ def show_in_editors(source: bpy.types.Image, result: bpy.types.Image, space=None
                 spaces.append(area.spaces.active)
     for sp in spaces:
         try:
-            sp.image = result
+            sp.image = new_image
         except ReferenceError:  # the editor was closed while the cut ran
             continue
 

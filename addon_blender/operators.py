@@ -1,7 +1,10 @@
 """The two "Remove Background" operators, and Cancel. In the UI the upload runs in a worker
 thread (actions.CutJob) with its stage in the status bar and the panels, and Esc (or the
 panel's Cancel) abandons it at once; bpy is touched only on the main thread, from the modal
-timer. In background mode (-b) and from scripts they run synchronously."""
+timer. In background mode (-b) and from scripts they run synchronously.
+
+Their own problems are raised as `HostError`, as actions' are; they catch `BgcutError`, which
+also holds a cancel (it keeps its own type, see actions.cut)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import bpy
 
 from . import actions, preferences
 from .bgcut import choices
-from .bgcut.errors import BgcutError
+from .bgcut.errors import BgcutError, HostError, message_for
 
 
 class _RemoveBackground:
@@ -37,7 +40,7 @@ class _RemoveBackground:
     def source_image(self, context) -> bpy.types.Image:
         raise NotImplementedError
 
-    def place(self, context, source: bpy.types.Image, result: bpy.types.Image) -> None:
+    def place(self, context, source: bpy.types.Image, new_image: bpy.types.Image) -> None:
         return None
 
     # -- shared ------------------------------------------------------------------------
@@ -52,13 +55,13 @@ class _RemoveBackground:
         px, linear = actions.read_source(self._source)
         engine = actions.engine_from(prefs)
         if engine.notice:
-            self.report({"INFO"}, engine.notice)
+            self.report({"INFO"}, message_for(engine.notice, actions.HOST))
         return px, linear, options, engine
 
     def _finish(self, context, cutout) -> None:  # type: ignore[no-untyped-def]
-        result = actions.publish(self._source, cutout, self.output)
-        self.place(context, self._source, result)
-        self.report({"INFO"}, f"Created '{result.name}'")
+        new_image = actions.publish(self._source, cutout, self.output)
+        self.place(context, self._source, new_image)
+        self.report({"INFO"}, f"Created '{new_image.name}'")
 
     def execute(self, context):  # type: ignore[no-untyped-def]
         try:
@@ -110,7 +113,7 @@ class _RemoveBackground:
             self._show(context)
             return {"RUNNING_MODAL"}
         try:
-            self._finish(context, job.result)
+            self._finish(context, job.cutout)
         except BgcutError as exc:
             return self._end(context, {"ERROR"}, str(exc))
         return self._end(context, None, "")
@@ -171,17 +174,17 @@ class IMAGE_OT_bgcut_remove_background(_RemoveBackground, bpy.types.Operator):
         if self.image:
             image = bpy.data.images.get(self.image)
             if image is None:
-                raise BgcutError(f"There is no image named '{self.image}'.")
+                raise HostError(f"There is no image named '{self.image}'.")
             return image
         space = context.space_data
         image = getattr(space, "image", None) if space is not None else None
         if image is None:
-            raise BgcutError('Open an image in the Image Editor first (or pass image="Name").')
+            raise HostError('Open an image in the Image Editor first (or pass image="Name").')
         self._space = space
         return image
 
-    def place(self, context, source: bpy.types.Image, result: bpy.types.Image) -> None:
-        actions.show_in_editors(source, result, getattr(self, "_space", None))
+    def place(self, context, source: bpy.types.Image, new_image: bpy.types.Image) -> None:
+        actions.show_in_editors(source, new_image, getattr(self, "_space", None))
 
 
 class NODE_OT_bgcut_remove_background(_RemoveBackground, bpy.types.Operator):
@@ -198,12 +201,12 @@ class NODE_OT_bgcut_remove_background(_RemoveBackground, bpy.types.Operator):
     def source_image(self, context) -> bpy.types.Image:
         node = _active_image_node(context)
         if node is None or node.image is None:
-            raise BgcutError("Select an Image node with an image in the compositor first.")
+            raise HostError("Select an Image node with an image in the compositor first.")
         self._node, self._tree = node, node.id_data
         return node.image
 
-    def place(self, context, source: bpy.types.Image, result: bpy.types.Image) -> None:
-        actions.wire_result(self._tree, self._node, result, self.output)
+    def place(self, context, source: bpy.types.Image, new_image: bpy.types.Image) -> None:
+        actions.wire_result(self._tree, self._node, new_image, self.output)
 
 
 def failure_text(exc: BaseException) -> str:

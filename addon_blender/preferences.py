@@ -10,7 +10,7 @@ import bpy
 
 from . import compat
 from .bgcut import choices, config
-from .bgcut.errors import BgcutError
+from .bgcut.errors import BgcutError, message_for
 
 #: what Blender adds to the core's help for a value
 _NOTES = {"local": "extension built with --local-engine"}
@@ -49,8 +49,8 @@ def _set_key(self, value: str) -> None:
         else:
             config.forget_key()
     except BgcutError as exc:
-        _refused.append(str(exc))
-        print(f"bgcut: {exc}", file=sys.stderr)
+        _refused.append(message_for(exc, "blender"))
+        print(f"bgcut: {_refused[0]}", file=sys.stderr)
 
 
 def key_problem() -> str | None:
@@ -62,7 +62,7 @@ def key_problem() -> str | None:
         if stored is not None:
             config.check_key(stored, config.KEY_FROM_CONFIG)
     except BgcutError as exc:
-        return str(exc)
+        return message_for(exc, "blender")
     return None
 
 

@@ -110,19 +110,19 @@ def _upload(options=None):
 )
 def test_5xx_is_retried_then_succeeds(emulator, key, status, kind, words):
     emulator.inject("status", status, count=2)
-    data = _client(emulator, key, sleep=lambda s: None).cut(_upload(), CutOptions())
+    data = _client(emulator, key, sleep=lambda s: None).fetch_answer(_upload(), CutOptions())
     assert sniff(data) == "WEBP"
     assert [s.status for s in emulator.seen] == [status, status, 200]
     assert emulator.charged(key) == 1
     emulator.inject("status", status, count=1)
     with pytest.raises(kind) as info:
-        _client(emulator, key).cut_once(_upload(), CutOptions())
+        _client(emulator, key).fetch_answer_once(_upload(), CutOptions())
     assert words in str(info.value)
 
 
 def test_401_missing_or_wrong_key_is_final_and_says_how_to_fix(emulator):
     with pytest.raises(errors.AuthError) as info:
-        _client(emulator, "wrong-key-000000000000").cut(_upload(), CutOptions())
+        _client(emulator, "wrong-key-000000000000").fetch_answer(_upload(), CutOptions())
     assert "bgcut config --set-key" in str(info.value) and "401" in str(info.value)
     assert "wrong-key" not in str(info.value)
     assert len(emulator.seen) == 1
@@ -133,7 +133,7 @@ def test_402_no_credits_is_final_and_charges_nothing(key):
 
     with Emulator({key: 0}) as emu:
         with pytest.raises(errors.CreditsError) as info:
-            BackgroundCutClient(key, emu.endpoint).cut(_upload(), CutOptions())
+            BackgroundCutClient(key, emu.endpoint).fetch_answer(_upload(), CutOptions())
         assert "Buy more credits" in str(info.value)
         assert len(emu.seen) == 1 and emu.seen[0].status == 402 and emu.charged(key) == 0
 
@@ -143,7 +143,7 @@ def test_400_for_an_unprocessable_image(emulator, key):
 
     junk = Upload(b"GIF89a not really", UploadInfo("PNG", 17, 1, 1, 1.0), "image/png", "image.png")
     with pytest.raises(errors.BadRequestError) as info:
-        _client(emulator, key).cut(junk, CutOptions())
+        _client(emulator, key).fetch_answer(junk, CutOptions())
     assert "400" in str(info.value) and "only PNG, JPG and WEBP" in str(info.value)
     assert emulator.charged(key) == 0
 
@@ -151,7 +151,7 @@ def test_400_for_an_unprocessable_image(emulator, key):
 def test_450_wrong_url_and_405_wrong_method(emulator, key):
     wrong = emulator.endpoint.rstrip("/")  # the missing trailing slash
     with pytest.raises(errors.EndpointError) as info:
-        BackgroundCutClient(key, wrong).cut(_upload(), CutOptions())
+        BackgroundCutClient(key, wrong).fetch_answer(_upload(), CutOptions())
     assert info.value.status == 450 and "trailing slash" in str(info.value)
     import requests
 
@@ -166,14 +166,14 @@ def test_413_from_the_service_for_an_oversized_body(emulator, key):
         b"\x89PNG\r\n\x1a\n" + b"\0" * 12_100_000, UploadInfo("PNG", 0, 1, 1, 1.0), "image/png", "x.png"
     )
     with pytest.raises(errors.TooLargeError) as info:
-        _client(emulator, key).cut(big, CutOptions())
+        _client(emulator, key).fetch_answer(big, CutOptions())
     assert "12 MB" in str(info.value)
 
 
 def test_429_honours_retry_after_then_succeeds(emulator, key):
     emulator.inject("rate_limit", 0.3)
     start = time.monotonic()
-    data = _client(emulator, key).cut(_upload(), CutOptions())
+    data = _client(emulator, key).fetch_answer(_upload(), CutOptions())
     assert time.monotonic() - start >= 0.3
     assert sniff(data) == "WEBP"
     assert [s.status for s in emulator.seen] == [429, 200]
@@ -183,7 +183,7 @@ def test_429_gives_up_within_the_retry_budget(emulator, key):
     emulator.inject("rate_limit", 5.0)
     start = time.monotonic()
     with pytest.raises(errors.RateLimitError) as info:
-        _client(emulator, key, retry_budget=1.0).cut(_upload(), CutOptions())
+        _client(emulator, key, retry_budget=1.0).fetch_answer(_upload(), CutOptions())
     assert time.monotonic() - start < 1.0
     assert info.value.retry_after == 5.0
 
@@ -194,9 +194,9 @@ def test_dynamic_rate_limit_is_enforced(key):
     with Emulator({key: 100}, minute=30.0, base_limit=3) as emu:
         client = BackgroundCutClient(key, emu.endpoint)
         for _ in range(3):
-            client.cut_once(_upload(), CutOptions())
+            client.fetch_answer_once(_upload(), CutOptions())
         with pytest.raises(errors.RateLimitError) as info:
-            client.cut_once(_upload(), CutOptions())
+            client.fetch_answer_once(_upload(), CutOptions())
         assert 0 < info.value.retry_after <= 30
         assert emu.charged(key) == 3
 
@@ -209,14 +209,14 @@ def test_network_failures_are_typed(key):
         port = s.getsockname()[1]
     client = BackgroundCutClient(key, f"http://127.0.0.1:{port}/v2/cut/", retry_budget=0.5)
     with pytest.raises(errors.NetworkError) as info:
-        client.cut(_upload(), CutOptions())
+        client.fetch_answer(_upload(), CutOptions())
     assert "Cannot connect" in str(info.value)
 
 
 @pytest.mark.parametrize("fault", ["drop", "reset", "truncate"])
 def test_broken_connections_are_retried(emulator, key, fault):
     emulator.inject(fault)
-    data = _client(emulator, key, sleep=lambda s: None).cut(_upload(), CutOptions())
+    data = _client(emulator, key, sleep=lambda s: None).fetch_answer(_upload(), CutOptions())
     assert sniff(data) == "WEBP"
     assert emulator.seen[-1].status == 200
 
@@ -234,7 +234,7 @@ def test_read_timeout_is_a_network_error(emulator, key):
     emulator.inject("delay", 1.5)
     client = _client(emulator, key, timeout=(2.0, 0.5), retry_budget=0.1)
     with pytest.raises(errors.NetworkError) as info:
-        client.cut(_upload(), CutOptions())
+        client.fetch_answer(_upload(), CutOptions())
     assert "did not answer" in str(info.value)
 
 
@@ -260,7 +260,7 @@ def test_redirects_are_not_followed(key):
     try:
         client = BackgroundCutClient(key, f"http://127.0.0.1:{server.server_port}/v2/cut/")
         with pytest.raises(errors.EndpointError) as info:
-            client.cut(_upload(), CutOptions())
+            client.fetch_answer(_upload(), CutOptions())
         assert "redirect" in str(info.value)
         assert hits == [key]
     finally:

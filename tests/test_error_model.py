@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import copy
 import socket
+import sys
 import traceback
 
 import bgcut
 import pytest
 import requests
-from bgcut import errors
+from bgcut import errors, model
 from bgcut.client import BackgroundCutClient
 from bgcut.emulator import Emulator
 from bgcut.options import CutOptions
@@ -33,7 +34,7 @@ def _refused_url() -> str:
 
 def _failure(client: BackgroundCutClient) -> errors.BgcutError:
     with pytest.raises(errors.BgcutError) as info:
-        client.cut(_upload(), CutOptions())
+        client.fetch_answer(_upload(), CutOptions())
     return info.value
 
 
@@ -108,7 +109,7 @@ def test_nothing_was_changed_is_said_once(emulator, key):
 
 def test_a_binding_gets_a_host_error_chained_to_the_core_error(emulator):
     with pytest.raises(errors.HostError) as info, errors.phrased_for("blender", unchanged=True):
-        BackgroundCutClient("wrong-key-000000000000", emulator.endpoint).cut(_upload(), CutOptions())
+        BackgroundCutClient("wrong-key-000000000000", emulator.endpoint).fetch_answer(_upload(), CutOptions())
     host = info.value
     assert isinstance(host, errors.BgcutError)
     assert isinstance(host.__cause__, errors.AuthError)
@@ -173,7 +174,7 @@ def _failed_call(client: BackgroundCutClient, cancel: bgcut.Cancel | None) -> er
     """The error of a cut, caught where no local holds the key (the test's own do), so
     the frames of its traceback are the library's."""
     try:
-        client.cut(_upload(), CutOptions(), cancel=cancel)
+        client.fetch_answer(_upload(), CutOptions(), cancel=cancel)
     except errors.BgcutError as exc:
         return exc
     raise AssertionError("the cut succeeded")
@@ -201,3 +202,98 @@ def test_an_unreadable_config_file_is_explained_in_each_hosts_words():
         "API key in Edit ▸ Preferences ▸ Add-ons ▸ bgcut."
     )
     assert errors.message_for(caught.value, "gimp").endswith("paste your key when GIMP asks.")
+
+
+# -- what the core says to every host, in each host's words ------------------------------
+_BLENDER_PREFS = "Edit ▸ Preferences ▸ Add-ons ▸ bgcut"
+_CLI_ONLY = ("`bgcut ", "pip install", "--quality", "--set-key")
+
+
+def _said_by_hosts(what: BaseException | str) -> dict[str, str]:
+    return {host: errors.message_for(what, host) for host in errors.HOSTS}
+
+
+def test_no_remedy_sends_a_blender_or_gimp_user_to_pip_or_a_cli_flag_it_has_no_use_for():
+    for remedy in errors.Remedy:
+        said = errors.PHRASES[remedy]
+        assert not [w for w in ("`bgcut ", "pip install") if w in said["blender"]], remedy
+        assert "pip install" not in said["gimp"] and "--quality" not in said["gimp"], remedy
+
+
+def test_a_stored_key_with_a_bad_character_is_explained_in_each_hosts_words():
+    from bgcut import config
+
+    config.config_file().parent.mkdir(parents=True, exist_ok=True)
+    config.config_file().write_text('{"api_key": "sk-live two words"}')
+    with pytest.raises(errors.InvalidKeyError) as caught:
+        config.find_key()
+    exc = caught.value
+    problem = (
+        f"The API key stored in {config.config_file()} contains a line break, a space or "
+        "another character no API key has."
+    )
+    said = _said_by_hosts(exc)
+    assert str(exc) == said["cli"] == f"{problem} Run `bgcut config --set-key` and paste the key again."
+    assert said["blender"] == f"{problem} Paste the key again into API key in {_BLENDER_PREFS}."
+    assert said["gimp"].startswith(problem) and "run Remove Background again" in said["gimp"]
+    assert "sk-live" not in "".join(said.values())
+
+
+def test_the_auto_engine_s_notice_is_a_string_each_host_says_in_its_own_words(local_model):
+    notice = bgcut.make_engine("auto").notice
+    assert isinstance(notice, str)
+    assert notice == (
+        "No BackgroundCut API key is set: using the local u2netp engine. For the service's "
+        "quality, set a key with `bgcut config --set-key`."
+    )
+    said = _said_by_hosts(notice)
+    assert said["cli"] == notice
+    assert said["blender"].endswith(f"paste your key into API key in {_BLENDER_PREFS}.")
+    assert "choose Engine: BackgroundCut in the dialog" in said["gimp"]
+    for host in ("gimp", "blender"):
+        assert said[host].startswith("No BackgroundCut API key is set: using the local u2netp engine.")
+        assert not [w for w in _CLI_ONLY if w in said[host]], host
+    assert (
+        errors.message_for("A plain line of an engine's own.", "gimp") == "A plain line of an engine's own."
+    )
+
+
+def test_a_missing_model_is_explained_in_each_hosts_words():
+    with pytest.raises(errors.EngineError) as info:
+        bgcut.remove_background(subject_photo(64, 48)[0], engine="local")
+    exc = info.value
+    assert exc.remedy is errors.Remedy.INSTALL_MODEL
+    said = _said_by_hosts(exc)
+    assert str(exc) == said["cli"] and said["cli"].endswith(
+        f"is not installed ({model.model_path()}). Run `bgcut engine install` to fetch it (about 4.6 MB, "
+        "checksum verified)."
+    )
+    assert "install.py --blender --local-engine" in said["blender"] and _BLENDER_PREFS in said["blender"]
+    assert "install.py --gimp --local-engine" in said["gimp"] and "restart GIMP" in said["gimp"]
+    assert not [w for w in _CLI_ONLY if w in said["blender"]]
+
+
+def test_a_missing_onnxruntime_is_explained_in_each_hosts_words(local_model, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now fails
+    with pytest.raises(errors.EngineError) as info:
+        bgcut.remove_background(subject_photo(64, 48)[0], engine="local")
+    said = _said_by_hosts(info.value)
+    assert said["cli"] == "The local engine needs onnxruntime. Install it with pip install 'bgcut[local]'."
+    assert said["blender"].startswith(
+        "The local engine needs onnxruntime. To cut offline, install the add-on"
+    )
+    assert "install.py --gimp --local-engine" in said["gimp"]
+    for host in ("gimp", "blender"):
+        assert "pip install" not in said[host], host
+
+
+def test_a_slow_answer_names_each_hosts_quality_setting(emulator, key):
+    emulator.inject("delay", 1.5)
+    client = BackgroundCutClient(key, emulator.endpoint, timeout=(2.0, 0.5), retry_budget=0.1)
+    exc = _failure(client)
+    assert (type(exc), exc.remedy) == (errors.NetworkError, errors.Remedy.LOWER_QUALITY)
+    said = _said_by_hosts(exc)
+    assert said["cli"].startswith("The BackgroundCut API did not answer within ")
+    assert "`--quality Low`" in said["cli"]
+    assert said["gimp"].endswith("choose Quality: Low in the dialog for a faster answer.")
+    assert said["blender"].endswith(f"choose Quality: Low in {_BLENDER_PREFS} for a faster answer.")

@@ -4,6 +4,7 @@ retries only where safe, and batches report every item once and never pay twice.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from contextlib import contextmanager
 
@@ -195,3 +196,45 @@ def test_every_retry_after_form_ends_in_bounded_time_and_requests(form, too_long
             assert result.mask.shape == IMG.shape[:2]
             assert [s.status for s in emu.seen] == [429, 429, 429, 200]
             assert 2.0 <= time.monotonic() - start < 8.0 or form in ("garbage",)
+
+
+def test_a_429_whose_body_breaks_off_keeps_its_status_and_the_pacer_paces(key):
+    """The refusal's text is only detail: a 429 whose body is cut short is still a 429 with
+    its Retry-After, so the shared pacer holds every sender back (not a network failure
+    retried at once)."""
+    from bgcut.client import BackgroundCutClient
+    from bgcut.options import CutOptions
+    from bgcut.pacing import RatePacer
+    from bgcut.upload import prepare_upload
+
+    upload = prepare_upload(IMG, CutOptions())
+    with Emulator({key: 10}) as emu:
+        client = BackgroundCutClient(key, emu.endpoint)
+        emu.inject("rate_limit_cut", retry_after="2")
+        with pytest.raises(errors.RateLimitError) as info:
+            client.fetch_answer_once(upload, CutOptions())
+        assert (info.value.status, info.value.retry_after) == (429, 2.0)
+
+        emu.inject("rate_limit_cut", retry_after="2")
+        pacer = RatePacer()
+        heard: list[str] = []
+        others: list[threading.Thread] = []
+        waited: list[float] = []
+
+        def other_sender(told: float) -> None:  # shares the pacer, asks for a slot after the 429
+            pacer.acquire()
+            waited.append(time.monotonic() - told)
+
+        def hear(text: str) -> None:  # told right after the 429 reached the pacer
+            heard.append(text)
+            if "429" in text and not others:
+                others.append(threading.Thread(target=other_sender, args=(time.monotonic(),)))
+                others[0].start()
+
+        data = client.fetch_answer(upload, CutOptions(), pacer=pacer, notify=hear)
+        assert data[:4] == b"RIFF"
+        assert [s.status for s in emu.seen][-2:] == [429, 200]
+        assert emu.charged(key) == 1
+    assert heard[0] == "waiting 2 s: the service's rate limit (429)", heard
+    others[0].join(10)
+    assert waited and waited[0] >= 1.5  # held back until the service's window ends

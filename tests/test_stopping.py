@@ -149,6 +149,39 @@ def test_abandon_stops_waiting_and_a_late_answer_is_kept_so_a_redo_is_free(key):
         assert emu.charged(key) == 2
 
 
+def test_a_stop_while_waiting_to_retry_after_a_charged_answer_is_not_called_free(key):
+    """A 200 cut short in transit is charged; the retry then meets a 429 and waits. A stop
+    during that wait must say a credit was spent, not "nothing was spent"."""
+    with Emulator({key: 100}) as emu:
+        emu.inject("truncate")
+        emu.inject("rate_limit", retry_after="5")
+        cancel = threading.Event()
+
+        def stop_once_the_429_is_answered() -> None:
+            end = time.monotonic() + 10
+            while len(emu.seen) < 2 and time.monotonic() < end:
+                time.sleep(0.01)
+            cancel.set()
+
+        threading.Thread(target=stop_once_the_429_is_answered, daemon=True).start()
+        start = time.monotonic()
+        (item,) = bgcut.cut_many(
+            [subject_photo(64, 48, seed=960)[0]],
+            engine="backgroundcut",
+            api_key=key,
+            endpoint=emu.endpoint,
+            cancel=cancel,
+        )
+        took = time.monotonic() - start
+        assert [(s.status, s.fault) for s in emu.seen] == [(200, "truncate"), (429, "rate_limit")]
+        assert emu.charged(key) == 1
+    assert took < 4.0  # the stop ended the 5 s wait
+    assert item.status == "failed"
+    assert type(item.error) is errors.TruncatedAnswerError
+    assert "was charged" in str(item.error) and "one more credit" in str(item.error)
+    assert "no credit was spent" not in str(item.error).lower()
+
+
 def test_a_wrong_key_ends_the_batch_with_one_message(tmp_path, key):
     paths = shoot(tmp_path / "shoot")
     with Emulator({key: 100}) as emu:

@@ -47,7 +47,7 @@ def test_an_abandonable_request_still_reports_the_bytes_sent(key):
     heard: list[tuple[int, int]] = []
     with Emulator({key: 5}) as emu:
         client = BackgroundCutClient(key, emu.endpoint)
-        data = client.cut(
+        data = client.fetch_answer(
             upload, bgcut.CutOptions(), cancel=bgcut.Cancel(), on_sent=lambda d, t: heard.append((d, t))
         )
         sent = len(emu.seen[-1].file_bytes)

@@ -14,7 +14,7 @@ from .config import find_key
 from .cutout import Cutout
 from .engines.cloud import BackgroundCutEngine
 from .engines.protocol import Engine, Progress
-from .errors import MissingKeyError, OptionError
+from .errors import MissingKeyError, Notice, OptionError, Remedy
 from .model import has_onnxruntime, local_available
 from .options import CutOptions
 from .pacing import RatePacer, configured_rate_limit
@@ -22,9 +22,8 @@ from .source import SourceLike, load_source
 
 __all__ = ["cut_many", "has_onnxruntime", "local_available", "make_engine", "remove_background"]
 
-AUTO_LOCAL_NOTICE = (
-    "No BackgroundCut API key is set: using the local u2netp engine. For the service's "
-    "quality, set a key with `bgcut config --set-key`."
+AUTO_LOCAL_NOTICE = Notice(
+    "No BackgroundCut API key is set: using the local u2netp engine.", Remedy.KEY_FOR_QUALITY
 )
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 from . import choices, config, model
 from .cache import AnswerCache
 from .cancel import Cancel
-from .errors import BgcutError, OptionError, OutputError
+from .errors import PHRASES, BgcutError, OptionError, OutputError, Remedy
 from .marker import is_bgcut_output, marker_kind
 from .options import CutOptions
 from .pacing import RatePacer, configured_rate_limit
@@ -701,7 +701,7 @@ def _cmd_engine(args: argparse.Namespace) -> int:
         model.load_verified()
         print(f"model: {model.model_path()} (sha256 verified)")
     else:
-        print(f"model: not installed ({model.INSTALL_HINT})")
+        print(f"model: not installed ({PHRASES[Remedy.INSTALL_MODEL]['cli']})")
     print(
         "onnxruntime: " + ("available" if model.has_onnxruntime() else "missing (pip install 'bgcut[local]')")
     )

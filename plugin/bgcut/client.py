@@ -101,7 +101,7 @@ class BackgroundCutClient:
     def verify(self, value: bool | str) -> None:
         self._transport.verify = value
 
-    def cut(
+    def fetch_answer(
         self,
         upload: Upload,
         options: CutOptions,
@@ -112,8 +112,9 @@ class BackgroundCutClient:
         on_late: Callable[[bytes], None] | None = None,
         on_sent: OnSent | None = None,
     ) -> bytes:
-        """POST with retries until success, a final error, or the retry budget is spent
-        (see `retry.RetryPolicy`). `on_late` receives an answer that lands after the caller
+        """The service's answer (the PNG/WebP bytes an engine decodes into a Cutout): POST
+        with retries until success, a final error, or the retry budget is spent (see
+        `retry.RetryPolicy`). `on_late` receives an answer that lands after the caller
         abandoned the request (it is paid: the engine keeps it in the cache).
         `on_sent(sent, total)` hears the upload's bytes as they go."""
         tell = notify or _quiet
@@ -171,8 +172,8 @@ class BackgroundCutClient:
     ) -> bytes:
         """One request; in a thread of its own when the caller may abandon it mid-flight."""
         if not isinstance(cancel, Cancel):
-            return self.cut_once(upload, options, on_sent=on_sent)
-        call = Call(lambda sent: self.cut_once(upload, options, on_sent=sent), on_sent)
+            return self.fetch_answer_once(upload, options, on_sent=on_sent)
+        call = Call(lambda sent: self.fetch_answer_once(upload, options, on_sent=sent), on_sent)
         while not call.done.wait(POLL):
             if is_abandoned(cancel):
                 if call.leave(on_late):
@@ -181,7 +182,7 @@ class BackgroundCutClient:
                 raise AbandonedError(ABANDONED)
         return call.result()
 
-    def cut_once(self, upload: Upload, options: CutOptions, on_sent: OnSent | None = None) -> bytes:
+    def fetch_answer_once(self, upload: Upload, options: CutOptions, on_sent: OnSent | None = None) -> bytes:
         """One request; raises the typed error for anything but a 200 with a whole body."""
         reply = self._transport.post(_parts(upload, options), on_sent)
         if reply.status == 200:

@@ -148,22 +148,21 @@ def check_key(key: object, source: str = KEY_FROM_ARGUMENT) -> str:
     """
     cleaned = key.strip() if isinstance(key, str) else ""
     if not cleaned or not all("!" <= c <= "~" for c in cleaned):
-        raise InvalidKeyError(_key_problem(source))
+        remedy = Remedy.PASTE_KEY_AGAIN if source == KEY_FROM_CONFIG else None
+        raise InvalidKeyError(_key_problem(source), remedy=remedy)
     return cleaned
 
 
 def _key_problem(source: str) -> str:
-    """What is wrong and what to do, per source; built from fixed text only."""
+    """What is wrong (and what to do, unless a host says it its own way), per source;
+    built from fixed text only."""
     if source == KEY_FROM_ENV:
         return (
             f"The API key in {KEY_ENV} {_BAD_CHARACTERS}. Set it to the key exactly as "
             "shown on your BackgroundCut account page, or unset it."
         )
     if source == KEY_FROM_CONFIG:
-        return (
-            f"The API key stored in {config_file()} {_BAD_CHARACTERS}. Run "
-            "`bgcut config --set-key` and paste the key again."
-        )
+        return f"The API key stored in {config_file()} {_BAD_CHARACTERS}."
     if source == KEY_FROM_INPUT:
         return (
             f"That API key {_BAD_CHARACTERS}. Paste the key exactly as shown on your "

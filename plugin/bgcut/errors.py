@@ -3,7 +3,8 @@
 Every error says what went wrong (`problem`) and, when the user can do something about it,
 a `Remedy`: what to do, phrased by each host in its own words from one table here (the CLI
 names a command, GIMP a dialog step, Blender its preferences). `str(exc)` is the CLI's
-wording; a binding shows `message_for(exc, host=...)` instead.
+wording; a binding shows `message_for(exc, host=...)` instead. A `Notice` (a line that
+reports no failure, such as an engine's) carries a remedy the same way.
 
 No error text ever contains the API key: messages are built from fixed strings and
 server-provided details that are truncated and stripped of the Authorization value, and a
@@ -26,12 +27,22 @@ class Remedy(enum.Enum):
     FIX_ENDPOINT = "fix-endpoint"  # the endpoint is not the API's cut URL
     CHECK_ENDPOINT = "check-endpoint"  # a 200 that is not an image: maybe not the API at all
     RESET_CONFIG = "reset-config"  # bgcut's own config file cannot be read
+    PASTE_KEY_AGAIN = "paste-key-again"  # the stored key has a character no key has
+    KEY_FOR_QUALITY = "key-for-quality"  # `auto` cut offline because no key is set
+    INSTALL_MODEL = "install-model"  # the offline model is missing or not the known file
+    INSTALL_RUNTIME = "install-runtime"  # the offline engine's onnxruntime is missing
+    LOWER_QUALITY = "lower-quality"  # the service took longer than the read timeout
 
 
 HOSTS = ("cli", "gimp", "blender")
 
 _BLENDER_PREFS = "Edit ▸ Preferences ▸ Add-ons ▸ bgcut"
 _LOCAL_ENGINE = "pip install 'bgcut[local]' and `bgcut engine install`"
+_GIMP_LOCAL = "`python3 install.py --gimp --local-engine` in the bgcut folder"
+_BLENDER_LOCAL = (
+    "install the add-on built with the offline engine (`python3 install.py --blender "
+    f"--local-engine` in the bgcut folder), or choose Engine: BackgroundCut in {_BLENDER_PREFS}"
+)
 
 #: Remedy → host → the sentence that host shows; the CLI's wording is also `str(exc)`.
 PHRASES: dict[Remedy, dict[str, str]] = {
@@ -70,6 +81,35 @@ PHRASES: dict[Remedy, dict[str, str]] = {
         "cli": "Remove it and run `bgcut config --set-key` again.",
         "gimp": "Remove it, then run Remove Background again and paste your key when GIMP asks.",
         "blender": f"Remove it, then paste your key into API key in {_BLENDER_PREFS}.",
+    },
+    Remedy.PASTE_KEY_AGAIN: {
+        "cli": "Run `bgcut config --set-key` and paste the key again.",
+        "gimp": "Store the key again with `bgcut config --set-key` in a terminal (GIMP asks "
+        "for a key only while none is stored), then run Remove Background again.",
+        "blender": f"Paste the key again into API key in {_BLENDER_PREFS}.",
+    },
+    Remedy.KEY_FOR_QUALITY: {
+        "cli": "For the service's quality, set a key with `bgcut config --set-key`.",
+        "gimp": "For the service's quality, choose Engine: BackgroundCut in the dialog and "
+        "paste your key when GIMP asks.",
+        "blender": f"For the service's quality, paste your key into API key in {_BLENDER_PREFS}.",
+    },
+    Remedy.INSTALL_MODEL: {
+        "cli": "Run `bgcut engine install` to fetch it (about 4.6 MB, checksum verified).",
+        "gimp": "Run `bgcut engine install` in a terminal to fetch it (about 4.6 MB, checksum "
+        f"verified), or install the plug-in with its own copy: {_GIMP_LOCAL}; then restart GIMP.",
+        "blender": f"To cut offline, {_BLENDER_LOCAL}.",
+    },
+    Remedy.INSTALL_RUNTIME: {
+        "cli": "Install it with pip install 'bgcut[local]'.",
+        "gimp": f"Install the plug-in with the offline engine: {_GIMP_LOCAL}; then restart GIMP.",
+        "blender": f"To cut offline, {_BLENDER_LOCAL}.",
+    },
+    Remedy.LOWER_QUALITY: {
+        "cli": 'Try again, or use quality Low (`--quality Low`, or quality="Low" in Python) for a '
+        "faster answer.",
+        "gimp": "Try again, or choose Quality: Low in the dialog for a faster answer.",
+        "blender": f"Try again, or choose Quality: Low in {_BLENDER_PREFS} for a faster answer.",
     },
 }
 
@@ -285,6 +325,19 @@ class HostError(BgcutError):
             self.kind = kind
 
 
+class Notice(str):
+    """A line for the user that reports no failure (say, which engine `auto` chose): the
+    CLI's wording as a `str`, keeping its problem and remedy for `message_for`."""
+
+    problem: str
+    remedy: Remedy | None
+
+    def __new__(cls, problem: str, remedy: Remedy | None = None) -> Notice:
+        notice = super().__new__(cls, phrase(problem, remedy, "cli"))
+        notice.problem, notice.remedy = problem, remedy
+        return notice
+
+
 class Cause(Exception):
     """What a library raised beneath a BgcutError, as its type and redacted text only.
 
@@ -319,15 +372,16 @@ def say_unchanged(text: str) -> str:
     return f"{text.rstrip()} {UNCHANGED}".strip()
 
 
-def message_for(exc: BaseException, host: str = "cli", *, unchanged: bool = False) -> str:
-    """What `host` shows for `exc`: its own wording of the remedy, and "Nothing was
-    changed." when the host knows it is so. A foreign exception is named by its type only:
-    its text may quote what it was given, the key included."""
+def message_for(exc: BaseException | str, host: str = "cli", *, unchanged: bool = False) -> str:
+    """What `host` shows for `exc` (or a notice): its own wording of the remedy, and
+    "Nothing was changed." when the host knows it is so. A plain string is shown as it is;
+    a foreign exception is named by its type only: its text may quote what it was given,
+    the key included."""
     if host not in HOSTS:
         raise ValueError(f"Unknown host {host!r}: use one of {', '.join(HOSTS)}.")
-    if isinstance(exc, HostError):
+    if isinstance(exc, (HostError, str)) and not isinstance(exc, Notice):
         text = str(exc)
-    elif isinstance(exc, BgcutError):
+    elif isinstance(exc, (BgcutError, Notice)):
         text = phrase(exc.problem, exc.remedy, host)
     else:
         text = f"bgcut failed unexpectedly ({type(exc).__name__}); please report this."

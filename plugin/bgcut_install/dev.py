@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from . import build
+from . import build, placement
 
 _SKIP = {"__pycache__", "emulator"}
 
@@ -55,9 +54,10 @@ def link_blender_extension(zip_path: Path) -> Callable[[Path], None]:
     """The built extension (its manifest listing the wheels, and the wheels), with the add-on's
     modules and its bgcut subpackage replaced by links to the checkout."""
 
+    extract = placement.extract_into(zip_path)
+
     def fill(dest: Path) -> None:
-        with zipfile.ZipFile(zip_path) as zf:
-            zf.extractall(dest)
+        extract(dest)
         shutil.rmtree(dest / "bgcut", ignore_errors=True)
         for module in dest.glob("*.py"):
             module.unlink()

@@ -189,6 +189,8 @@ def _clash(target: Path, rel: str, version: str) -> Refused:
 
 
 def extract_into(zip_path: Path) -> Callable[[Path], None]:
+    """A `fill` for install_folder: the zip's files (the built extension) into the folder."""
+
     def fill(dest: Path) -> None:
         with zipfile.ZipFile(zip_path) as zf:
             zf.extractall(dest)

@@ -118,7 +118,7 @@ def cut_job(source):
         time.sleep(0.01)
     out["stop_seconds"] = time.monotonic() - stop_at
     out["cancelled"] = job_.cancelled
-    out["result"] = job_.result is not None
+    out["result"] = job_.cutout is not None
     job_.close()
     out["running_after"] = len(actions.CutJob.running)
     time.sleep(job.get("linger", 0))  # the answer may still land: it goes to the cache

@@ -15,6 +15,7 @@ FAULTS = (
     "html200",
     "wrong_size",
     "rate_limit",
+    "rate_limit_cut",
     "gzip",
 )
 KEEP_UPLOADS = 32  # uploads whose bytes stay in memory; older records keep metadata only
@@ -29,6 +30,8 @@ class Fault:
 
     `retry_after`, when set, is sent verbatim as the Retry-After header of a `rate_limit`
     or `status` answer, so client tests can feed it odd values ("inf", "-5", a date).
+    `rate_limit_cut` is a `rate_limit` whose body breaks off half-way (as `truncate` does
+    to a 200): its status and Retry-After arrive whole, its text does not.
     """
 
     kind: str

@@ -65,7 +65,9 @@ class _Answer:
     ctype: str = "text/plain; charset=utf-8"
     headers: dict[str, str] = field(default_factory=dict)
     gzip: bool = False  # the body is gzip-compressed: say so in Content-Encoding
-    cut_after: float | None = None  # truncate: half the body, then close after this many seconds
+    cut_after: float | None = (
+        None  # truncate, rate_limit_cut: half the body, then close after this many seconds
+    )
 
 
 class Emulator:
@@ -251,7 +253,10 @@ class Emulator:
                 time.sleep(fault.value)
             body, ctype, key = self._handle(environ, upload, seen, fault)
         except _Abort as abort:
-            return _Answer(abort.status, (abort.message + "\n").encode(), headers=abort.headers)
+            answer = _Answer(abort.status, (abort.message + "\n").encode(), headers=abort.headers)
+            if fault is not None and fault.kind == "rate_limit_cut" and abort.status == 429:
+                answer.cut_after = 0.0
+            return answer
         except ClientGone as gone:
             hang_up(environ, upload)
             if not gone.timed_out:
@@ -316,7 +321,7 @@ class Emulator:
         if account is None:
             raise _Abort(401, "API key missing or invalid")
         raw = _read_body(upload)  # before admission: a body that never arrives costs no slot
-        if fault is not None and fault.kind == "rate_limit":
+        if fault is not None and fault.kind in ("rate_limit", "rate_limit_cut"):
             raise _Abort(429, "Rate limit exceeded", {"Retry-After": _fault_retry(fault)})
         admitted, reset, _ = self._admit(key)
         if not admitted:

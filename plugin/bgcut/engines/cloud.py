@@ -110,7 +110,7 @@ class BackgroundCutEngine:
                 else:
                     report(0.7, "Waiting for BackgroundCut's answer")
 
-            slot.shared = self.client.cut(
+            slot.shared = self.client.fetch_answer(
                 upload,
                 options,
                 pacer=pacer,

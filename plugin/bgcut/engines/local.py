@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from ..cutout import Cutout, build_cutout
-from ..errors import CancelledError, EngineError
+from ..errors import CancelledError, EngineError, Remedy
 from ..model import load_verified
 from ..options import CutOptions
 from ..pacing import Notify, Pacer
@@ -102,8 +102,7 @@ class LocalEngine:
                     import onnxruntime as ort
                 except ImportError:
                     raise EngineError(
-                        "The local engine needs onnxruntime: pip install 'bgcut[local]' "
-                        "(or `python install.py --local-engine` for GIMP)."
+                        "The local engine needs onnxruntime.", remedy=Remedy.INSTALL_RUNTIME
                     ) from None
                 if hasattr(ort, "disable_telemetry_events"):
                     ort.disable_telemetry_events()

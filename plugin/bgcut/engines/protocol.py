@@ -20,7 +20,9 @@ class Engine(Protocol):
     """One cut of one source; an engine that sends nothing ignores `pacer` and `notify`."""
 
     name: str
-    notice: str | None  # a line for the user about the engine choice, when there is one
+    #: a line for the user about the engine choice, when there is one (an `errors.Notice`,
+    #: which each host shows in its own words with `errors.message_for`)
+    notice: str | None
 
     def cut(
         self,

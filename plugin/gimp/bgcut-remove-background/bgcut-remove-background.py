@@ -21,6 +21,7 @@ import gi  # noqa: E402
 
 gi.require_version("Gimp", "3.0")
 from bgcut import choices  # noqa: E402 - light (stdlib only): safe before numpy is known
+from bgcut.errors import HostError  # noqa: E402 - stdlib only too
 from gi.repository import Gimp, GLib, GObject  # noqa: E402
 
 PROC_NAME = "plug-in-bgcut-remove-background"
@@ -53,7 +54,7 @@ def run(procedure, run_mode, image, drawables, config, data):
         action.remove_background(
             image, list(drawables), action.settings_from(config), interactive=interactive
         )
-    except action.UserFacingError as exc:
+    except HostError as exc:  # every failure bgcut_gimp_action raises, in GIMP's words
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(str(exc)))
     except Exception as exc:  # noqa: BLE001 - a bug must reach the user as a message, not a crash
         # the type only: a foreign exception's text may quote what it was given, the key included

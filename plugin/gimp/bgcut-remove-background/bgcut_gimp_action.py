@@ -4,7 +4,7 @@ All network work happens before the image is touched, so a failure (no key, 401,
 no network, a bad answer) leaves the image exactly as it was, and says so. Writing happens
 in one undo group. GIMP calls go through gimp_api; cutting goes through the bgcut core.
 Every failure leaves as a `HostError` in GIMP's words (`bgcut.errors.phrased_for`), as the
-Blender add-on's do in Blender's.
+Blender add-on's do in Blender's; the entry file catches it by that name.
 """
 
 from __future__ import annotations
@@ -23,10 +23,6 @@ SELECTION_MODES = choices.GIMP_SELECTION_MODES.values()
 
 HOST = "gimp"
 
-#: what the entry file shows as the EXECUTION_ERROR text: the core's HostError, which is a
-#: BgcutError (the Blender add-on raises the same)
-UserFacingError = HostError
-
 
 @dataclass
 class Settings:
@@ -42,7 +38,7 @@ class Job:
     layer: object
     rect: tuple[int, int, int, int]  # in the layer's own coordinates
     pixels: object = None
-    cut: bgcut.Cutout | None = None
+    cutout: bgcut.Cutout | None = None
 
 
 def settings_from(config) -> Settings:
@@ -75,7 +71,7 @@ def remove_background(image, drawables: list, settings: Settings, *, interactive
     jobs = _plan(image, drawables, settings.selection_only)
     engine = _engine(settings.engine, interactive)
     if engine.notice:
-        gf.message(engine.notice)
+        gf.message(errors.message_for(engine.notice, HOST))
     comp = gf.component(image)
     with gf.progress("Removing background") as step:
         for n, job in enumerate(jobs):
@@ -84,7 +80,7 @@ def remove_background(image, drawables: list, settings: Settings, *, interactive
             job.pixels = gf.read_rgba(job.layer, job.rect, comp)
             base, share = n / len(jobs), 0.95 / len(jobs)
             with errors.phrased_for(HOST, unchanged=True):
-                job.cut = bgcut.remove_background(
+                job.cutout = bgcut.remove_background(
                     job.pixels,
                     settings.options,
                     engine=engine,
@@ -137,18 +133,18 @@ def _engine(kind: str, interactive: bool):
 def _placed(job: Job):
     """The job's mask and where it sits in the image."""
     ox, oy = gf.offsets(job.layer)
-    return job.cut.mask, (ox + job.rect[0], oy + job.rect[1])
+    return job.cutout.mask, (ox + job.rect[0], oy + job.rect[1])
 
 
 def _write(image, job: Job, output: str, comp: str) -> None:
-    layer, cut = job.layer, job.cut
-    assert cut is not None
+    layer, cutout = job.layer, job.cutout
+    assert cutout is not None
     x, y, w, h = job.rect
     ox, oy = gf.offsets(layer)
     name = layer.get_name()
     if output == "layer-mask":
-        gf.set_mask(layer, cut.mask, job.rect)
+        gf.set_mask(layer, cutout.mask, job.rect)
     elif output == "rgba-layer":
-        gf.add_layer(image, layer, f"{name} (cut)", cut.rgba, (ox + x, oy + y), comp, alpha=True)
+        gf.add_layer(image, layer, f"{name} (cut)", cutout.rgba, (ox + x, oy + y), comp, alpha=True)
     else:
-        gf.add_layer(image, layer, f"{name} (mask)", cut.mask, (ox + x, oy + y), "u8", alpha=False)
+        gf.add_layer(image, layer, f"{name} (mask)", cutout.mask, (ox + x, oy + y), "u8", alpha=False)
