@@ -41,7 +41,8 @@ gimp -n -d -f --batch-interpreter=python-fu-eval -b "exec(open('/x/io/gui_batch.
   > /x/io/gimp.log 2>&1 &
 gimp=$!
 for _ in $(seq 1 120); do  # a minute: GIMP 3.0's first start on a fresh profile can take that long
-  image_win=$(xdotool search --name '^\[in\].*GIMP' 2>/dev/null | head -1 || true)
+  # an image window's title: "[in] (imported)-1.0 (…) – GIMP" (3.2) or "*[Untitled]-1.0 (…) – GIMP" (3.0)
+  image_win=$(xdotool search --name '^\*?\[.+\].*GIMP$' 2>/dev/null | head -1 || true)
   [[ -n "$image_win" ]] && break
   sleep 0.5
 done
