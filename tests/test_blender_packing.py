@@ -25,3 +25,15 @@ def test_png_bytes_clips_floats_and_refuses_other_shapes():
     assert np.asarray(Image.open(io.BytesIO(png_bytes(px)))).tolist() == [[[0, 128, 255, 255]]]
     with pytest.raises(ValueError):
         png_bytes(np.zeros((2, 2, 3), np.uint8))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_png_bytes_rounds_floats_as_before_in_every_chunk(dtype):
+    """Clamped, ×255, +0.5, cut — per value, whatever the chunk and band it falls in."""
+    rng = np.random.default_rng(5)
+    steps = np.arange(256, dtype=dtype) / 255
+    px = rng.uniform(-0.1, 1.1, (700, 97, 4)).astype(dtype)
+    px[:256, 0, 0] = steps + dtype(0.5 / 255)  # on the rounding edges
+    px[:256, 1, 0] = np.nextafter(steps + dtype(0.5 / 255), dtype(0))
+    want = (np.clip(px, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png_bytes(px)))), want)
