@@ -9,8 +9,10 @@ import io
 import struct
 
 import numpy as np
+import pytest
 from bgcut.api import remove_background
 from bgcut.emulator.segment import segment
+from bgcut.errors import InputError
 from bgcut.options import CutOptions
 from imagery import subject_photo
 from PIL import Image
@@ -91,3 +93,17 @@ def test_only_the_jfif_and_adobe_segments_of_app0_and_app14_are_kept(emulator, k
     data = _jpeg(subject_photo(800, 600, seed=4)[0], quality=90)
     data = data[:2] + _segment(0xE0, b"NOTE\0taken by Jane Doe") + _segment(0xEE, b"Notes\0Jane") + data[2:]
     _cut_as_read(data, emulator, key, (b"Jane Doe", b"Notes"))
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_a_jpeg_that_does_not_decode_is_refused_before_it_reaches_the_service(emulator, key, progressive):
+    """Its marker structure is plain and its end marker there, so it is decoded while it is
+    sent; that decode failing must still stop it before the service has all of it: no
+    credit at risk (a service with a laxer decoder would charge), and the local message."""
+    data = bytearray(_jpeg(subject_photo(1600, 1200, seed=5)[0], quality=90, progressive=progressive))
+    scan = data.index(b"\xff\xda")
+    data[scan + 6] = 0x33  # the first component's Huffman tables: ones never defined
+    with pytest.raises(InputError, match="not a readable image"):
+        remove_background(bytes(data), ALPHA, api_key=key, endpoint=emulator.endpoint)
+    assert [seen.file_bytes for seen in emulator.seen if seen.file_bytes is not None] == []
+    assert emulator.charged(key) == 0
