@@ -123,34 +123,57 @@ def upload_as_received(data: bytes, options: CutOptions) -> Upload | None:
 #: A q95 4:4:4 re-encode of a photo takes about 0.3-0.45 bytes per pixel; a file larger
 #: than this would cost more time on the wire than the encode it saves.
 _AS_READ_BYTES_PER_PIXEL = 0.5
-#: Segments a decoder needs before the scan: JFIF (APP0) and Adobe's colour transform (APP14).
-_KEPT_APPS = (0xE0, 0xEE)
+#: Segments a decoder needs: JFIF's APP0 and Adobe's APP14 (its colour transform), known by
+#: the name they start with; any other APPn, and COM, is metadata.
+_KEPT_APPS = {0xE0: b"JFIF\0", 0xEE: b"Adobe"}
+#: Markers that stand alone inside a scan's data: restarts (RSTn); FF00 is a stuffed FF.
+_IN_SCAN = frozenset([0x00, *range(0xD0, 0xD8)])
 
 
 def strip_jpeg_metadata(data: bytes) -> bytes | None:
-    """The JPEG without its APPn segments (but JFIF's and Adobe's) and comments, its
-    entropy-coded scans copied byte for byte; None when the marker structure is not
-    plain (then the caller re-encodes)."""
+    """The first picture of the JPEG up to its end marker, without its APPn segments (but
+    JFIF's and Adobe's) and comments, before its first scan or between later ones (a
+    progressive JPEG's), nor anything after its end (a multi-picture file's other pictures
+    with their own EXIF, a trailer); its entropy-coded scans copied byte for byte. None when
+    the marker structure is not plain (then the caller re-encodes)."""
     out = [data[:2]]
     pos = 2
-    while pos + 4 <= len(data):
+    while pos + 2 <= len(data):
         if data[pos] != 0xFF:
             return None
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
+        if marker == 0xD9:  # end of image: nothing after it goes
+            out.append(b"\xff\xd9")
+            return b"".join(out)
+        if marker in _IN_SCAN or marker in (0x01, 0xD8) or pos + 4 > len(data):
+            return None
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
         end = pos + 2 + length
         if length < 2 or end > len(data):
             return None
-        if marker == 0xDA:  # start of scan: the rest is image data and later tables
-            out.append(data[pos:])
-            return b"".join(out) if data.rstrip(b"\0\r\n").endswith(b"\xff\xd9") else None
-        is_metadata = (0xE0 <= marker <= 0xEF and marker not in _KEPT_APPS) or marker == 0xFE
+        if marker == 0xDA:  # start of scan: its header, then its data up to the next marker
+            scan_end = _scan_end(data, end)
+            if scan_end is None:
+                return None
+            end = scan_end
+        kept = marker in _KEPT_APPS and data[pos + 4 : end].startswith(_KEPT_APPS[marker])
+        is_metadata = (0xE0 <= marker <= 0xEF and not kept) or marker == 0xFE
         if not is_metadata:
             out.append(data[pos:end])
         pos = end
+    return None
+
+
+def _scan_end(data: bytes, pos: int) -> int | None:
+    """Where the entropy-coded data from `pos` ends: at the first marker that is not a
+    restart or a stuffed FF (fill bytes before it stay with the scan)."""
+    while (pos := data.find(b"\xff", pos)) >= 0 and pos + 1 < len(data):
+        if data[pos + 1] not in _IN_SCAN and data[pos + 1] != 0xFF:
+            return pos
+        pos += 1 if data[pos + 1] == 0xFF else 2
     return None
 
 

@@ -65,7 +65,12 @@ class BackgroundCutEngine:
         answer = self.cache.load(key, read) if self.cache is not None else None
         from_cache = answer is not None
         if answer is None:
-            answer_bytes, from_cache = self._fetch(key, upload, (options, report, tell), pacer, cancel)
+            # a JPEG sent as read is decoded meanwhile: its last bytes wait for that decode, so
+            # one that does not decode never reaches the service whole (nothing charged)
+            decoded = (lambda: source.pixels) if as_read is not None else None
+            answer_bytes, from_cache = self._fetch(
+                key, upload, (options, report, tell), pacer, cancel, decoded
+            )
             report(0.85, "Building the layers")
             answer = read(answer_bytes)
             if self.cache is not None and not from_cache:
@@ -91,9 +96,11 @@ class BackgroundCutEngine:
         how: tuple[CutOptions, Progress, Notify],
         pacer: Pacer | None,
         cancel: threading.Event | None,
+        before_last: Callable[[], object] | None = None,
     ) -> tuple[bytes, bool]:
         """The answer bytes, and True when a twin request (same upload at the same time)
-        brought them, so they cost nothing now."""
+        brought them, so they cost nothing now. `before_last` runs before the upload's last
+        bytes go; what it raises ends the request unsent."""
         options, report, tell = how
         with self._in_flight.claim(key, cancel) as slot:
             if slot.shared is not None:
@@ -108,6 +115,8 @@ class BackgroundCutEngine:
                         f"Uploading {size} to BackgroundCut: {100 * done // total} %",
                     )
                 else:
+                    if before_last is not None:
+                        before_last()
                     report(0.7, "Waiting for BackgroundCut's answer")
 
             slot.shared = self.client.fetch_answer(
