@@ -168,12 +168,12 @@ def _encoded(data: bytes, what: str, linear: bool) -> Source:
     """A complete JPEG (header read, end marker present) is decoded in a thread while the
     caller goes on; anything else here and now, so bad input fails before anything is sent."""
     _check_header(data, what)
-    if data[:3] == _JPEG_START and data.rstrip(b"\0\r\n")[-2:] == _JPEG_END:
+    if data[:3] == JPEG_START and data.rstrip(b"\0\r\n")[-2:] == _JPEG_END:
         return Source(Decoding(lambda: _decode(data, what)), linear=linear, file_bytes=data)
     return Source(_decode(data, what), linear=linear, file_bytes=data)
 
 
-_JPEG_START, _JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
+JPEG_START, _JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
 _UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
@@ -204,14 +204,14 @@ def _decode(data: bytes, what: str) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as im:
             im.seek(0)
             im.load()
-            if im.getexif().get(_ORIENTATION, 1) != 1:  # exif_transpose copies even when upright
+            if im.getexif().get(ORIENTATION, 1) != 1:  # exif_transpose copies even when upright
                 im = ImageOps.exif_transpose(im)
             return _pil_to_array(im)
     except _UNREADABLE as exc:
         raise _unreadable(what, exc) from None
 
 
-_ORIENTATION = 0x0112  # the EXIF tag
+ORIENTATION = 0x0112  # the EXIF tag
 
 
 def _pil_to_array(im: Image.Image) -> np.ndarray:

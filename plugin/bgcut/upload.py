@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from .options import MAX_PIXELS, CutOptions
+from .source import JPEG_START, ORIENTATION
 
 #: The service refuses bodies over 12 MB; keep room for the multipart envelope.
 MAX_UPLOAD_BYTES = 12_000_000
@@ -31,7 +32,6 @@ ENVELOPE_BYTES = 4_096
 _PNG_SAMPLE_ROWS = 64
 PNG_MAX_PIXELS = 4_000_000
 _JPEG_QUALITIES = (95, 90, 85)
-_ORIENTATION = 0x0112  # the EXIF tag
 
 
 @dataclass(frozen=True)
@@ -102,13 +102,13 @@ def upload_as_received(data: bytes, options: CutOptions) -> Upload | None:
     Its metadata (EXIF, XMP, comments: where and with what it was taken) is left out, as a
     re-encoded upload has none. None when the upload must be prepared from the pixels
     (`prepare_upload`)."""
-    if data[:3] != b"\xff\xd8\xff":
+    if data[:3] != JPEG_START:
         return None
     try:
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
             width, height = im.size
             plain = (
-                im.mode == "RGB" and "icc_profile" not in im.info and im.getexif().get(_ORIENTATION, 1) == 1
+                im.mode == "RGB" and "icc_profile" not in im.info and im.getexif().get(ORIENTATION, 1) == 1
             )
     except (OSError, SyntaxError, ValueError):
         return None
