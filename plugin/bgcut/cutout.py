@@ -13,7 +13,7 @@ from PIL import WebPImagePlugin as _webp_known  # noqa: F401 - see below
 from .decontaminate import decontaminate as estimate_edge_colours
 from .marker import kind_for
 from .options import CutOptions
-from .refine import guided_upsample, luminance
+from .refine import guided_mask, luminance
 from .source import Source, from_unit, to_unit
 from .upload import UploadInfo
 from .writing import (
@@ -142,8 +142,7 @@ def build_cutout(
     if same_size:
         mask = np.ascontiguousarray(coarse)
     else:
-        refined = guided_upsample(coarse.astype(np.float32) / 255.0, luminance(source.rgb8()))
-        mask = (refined * 255.0 + 0.5).astype(np.uint8)
+        mask = guided_mask(coarse.astype(np.float32) / 255.0, luminance(source.rgb8()))
     use_service_colour = (
         same_size
         and answer.shape[2] == 4

@@ -105,6 +105,95 @@ def guided_upsample(
     return out
 
 
+#: A grid cell whose fitted q = a·I + b stays, for every I in 0..1, below this (or above
+#: 1 minus it) rounds to 0 (255) as uint8: ~0.5/255, less a margin for float32 rounding.
+FLAT_MARGIN = 0.4 / 255.0
+#: Full-resolution columns judged flat or not together (a tile is STRIP_ROWS × this).
+TILE_COLUMNS = 64
+
+
+def guided_mask(mask_low: np.ndarray, guide_full: np.ndarray) -> np.ndarray:
+    """guided_upsample as uint8 0..255, worked out only where the mask is not flat.
+
+    Most of a cut-out is clear or opaque: where the fitted a, b give 0 (or 255) whatever
+    the guide's value, whole tiles are filled without reading the guide. The values are
+    those of rounding guided_upsample's, to the bit (tests/test_local_engine.py)."""
+    h, w = mask_low.shape
+    big_h, big_w = guide_full.shape
+    if h * w > WORK_PIXELS:
+        s = (WORK_PIXELS / (h * w)) ** 0.5
+        w, h = max(1, int(w * s)), max(1, int(h * s))
+        mask_low = resize_float(mask_low, w, h, smooth=False)
+    if big_h < h or big_w < w:
+        return to_u8(guided_upsample(mask_low, guide_full))
+    a, b = guided_coefficients(mask_low, reduce_guide(guide_full, w, h))
+    kind = _cell_kinds(a, b)
+    j0, j1, wx = _taps(big_w, w)
+    i0, i1, wy = _taps(big_h, h)
+    a_x = a[:, j0] * (1 - wx) + a[:, j1] * wx
+    b_x = b[:, j0] * (1 - wx) + b[:, j1] * wx
+    starts = np.arange(0, big_w, TILE_COLUMNS)
+    first, last = j0[starts], j1[np.minimum(starts + TILE_COLUMNS, big_w) - 1]
+    out = np.empty((big_h, big_w), np.uint8)
+    for y in range(0, big_h, STRIP_ROWS):
+        rows = slice(y, min(big_h, y + STRIP_ROWS))
+        strip = kind[i0[rows].min() : i1[rows].max() + 1]
+        tiles = _tile_kinds(strip, first, last)
+        for t0, t1, k in _runs(tiles):
+            cols = slice(int(starts[t0]), min(big_w, int(starts[t1 - 1]) + TILE_COLUMNS))
+            if k != _MIXED:
+                out[rows, cols] = k
+                continue
+            top, bottom = i0[rows], i1[rows]
+            w1 = wy[rows, None]
+            w0 = 1 - w1
+            q = a_x[top, cols] * w0
+            q += a_x[bottom, cols] * w1
+            q *= guide_full[rows, cols]
+            q += b_x[top, cols] * w0
+            q += b_x[bottom, cols] * w1
+            np.clip(q, 0.0, 1.0, out=q)
+            out[rows, cols] = to_u8(q)
+    return out
+
+
+_MIXED = 1
+
+
+def to_u8(unit: np.ndarray) -> np.ndarray:
+    """0..1 floats as 0..255, rounded half up."""
+    return (unit * np.float32(255.0) + np.float32(0.5)).astype(np.uint8)
+
+
+def _cell_kinds(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per grid cell: 0 where q rounds to 0 for any guide value, 255 where to 255, else
+    _MIXED."""
+    low = b + np.minimum(a, 0)
+    high = b + np.maximum(a, 0)
+    kind = np.full(a.shape, _MIXED, np.uint8)
+    kind[high < FLAT_MARGIN] = 0
+    kind[low > 1 - FLAT_MARGIN] = 255
+    return kind
+
+
+def _tile_kinds(strip: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Per column tile (grid columns first..last, inclusive): the kind all its cells in
+    `strip` share, else _MIXED."""
+    clear = np.concatenate(([0], np.cumsum((strip != 0).any(axis=0))))
+    opaque = np.concatenate(([0], np.cumsum((strip != 255).any(axis=0))))
+    kinds = np.full(len(first), _MIXED, np.uint8)
+    kinds[clear[last + 1] == clear[first]] = 0
+    kinds[opaque[last + 1] == opaque[first]] = 255
+    return kinds
+
+
+def _runs(values: np.ndarray) -> list[tuple[int, int, int]]:
+    """(start, stop, value) of the runs of equal values."""
+    edges = np.flatnonzero(np.diff(values)) + 1
+    bounds = [0, *edges.tolist(), len(values)]
+    return [(s, e, int(values[s])) for s, e in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
 def reduce_guide(guide_full: np.ndarray, w: int, h: int) -> np.ndarray:
     """The guide averaged down to w×h: whole k×k blocks in numpy first (k the integer part
     of the scale), then Pillow's box filter on what is left, a small picture."""
