@@ -18,7 +18,8 @@ Each blur is a 3×3 box of cells a third of its window wide, so it costs little 
 its size: the wide passes sum cells of a sparse sample of the picture, the last one exact
 per-cell sums over the tiles that hold band pixels. That last estimate is interpolated
 back and applied per pixel, in float32, and written only where 0 < α < 1: opaque and
-clear pixels, and the alpha, keep their values.
+clear pixels, and the alpha, keep their values. The rectangles are independent, so they
+run in threads, one per core.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from .parallel import for_each
 
 #: The passes' window widths at 1 MP, coarse to fine (scaled with the linear size).
 WIDTHS = (180, 60, 20, 6)
@@ -87,8 +90,8 @@ def decontaminate(colour: np.ndarray, mask: np.ndarray, out: np.ndarray) -> None
         grid = Grid.of(colour, mask, cells, grid)
     assert grid is not None  # WIDTHS holds more than one pass
     limits = _value_range(colour)
-    for run in runs:
-        _apply(colour, mask, out, grid, run, last.size, limits)
+    final = grid
+    for_each(lambda run: _apply(colour, mask, out, final, run, last.size, limits), runs)
 
 
 def band_runs(mask: np.ndarray, tile: int, max_run: int = MAX_RUN) -> list[tuple[int, int, int, int]]:

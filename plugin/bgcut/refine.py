@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from .parallel import for_each
+
 #: Coefficients a, b are smooth, so they are fitted on at most this many pixels.
 WORK_PIXELS = 2_000_000
 #: Full-resolution rows interpolated and applied at once.
@@ -116,8 +118,9 @@ def guided_mask(mask_low: np.ndarray, guide_full: np.ndarray) -> np.ndarray:
     """guided_upsample as uint8 0..255, worked out only where the mask is not flat.
 
     Most of a cut-out is clear or opaque: where the fitted a, b give 0 (or 255) whatever
-    the guide's value, whole tiles are filled without reading the guide. The values are
-    those of rounding guided_upsample's, to the bit (tests/test_local_engine.py)."""
+    the guide's value, whole tiles are filled without reading the guide. Strips of rows
+    run in threads. The values are those of rounding guided_upsample's, to the bit
+    (tests/test_local_engine.py)."""
     h, w = mask_low.shape
     big_h, big_w = guide_full.shape
     if h * w > WORK_PIXELS:
@@ -135,10 +138,10 @@ def guided_mask(mask_low: np.ndarray, guide_full: np.ndarray) -> np.ndarray:
     starts = np.arange(0, big_w, TILE_COLUMNS)
     first, last = j0[starts], j1[np.minimum(starts + TILE_COLUMNS, big_w) - 1]
     out = np.empty((big_h, big_w), np.uint8)
-    for y in range(0, big_h, STRIP_ROWS):
+
+    def strip(y: int) -> None:
         rows = slice(y, min(big_h, y + STRIP_ROWS))
-        strip = kind[i0[rows].min() : i1[rows].max() + 1]
-        tiles = _tile_kinds(strip, first, last)
+        tiles = _tile_kinds(kind[i0[rows].min() : i1[rows].max() + 1], first, last)
         for t0, t1, k in _runs(tiles):
             cols = slice(int(starts[t0]), min(big_w, int(starts[t1 - 1]) + TILE_COLUMNS))
             if k != _MIXED:
@@ -154,6 +157,8 @@ def guided_mask(mask_low: np.ndarray, guide_full: np.ndarray) -> np.ndarray:
             q += b_x[bottom, cols] * w1
             np.clip(q, 0.0, 1.0, out=q)
             out[rows, cols] = to_u8(q)
+
+    for_each(strip, range(0, big_h, STRIP_ROWS))
     return out
 
 

@@ -20,14 +20,13 @@ import struct
 import tempfile
 import threading
 import zlib
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from .errors import OutputError
 from .marker import png_text, xmp_packet
+from .parallel import in_order
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,7 +41,6 @@ _UNNAMED_UNSUPPORTED = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOS
 
 Payload = bytes | Callable[[BinaryIO], None]
 
-_T = TypeVar("_T")
 _state = {"unnamed_broken": False}
 _umask_lock = threading.Lock()
 _umask: list[int] = []
@@ -455,7 +453,7 @@ def _png_parts(pixels: np.ndarray, text: dict[str, str], level: int) -> Iterator
     yield out.getvalue()
     rows = max(1, _BAND_BYTES // (width * channels * depth // 8 + 1))
     adler, head = 1, b"\x78\x01"  # zlib header: deflate, 32 KB window
-    for body, band_adler, size in _in_order(
+    for body, band_adler, size in in_order(
         lambda top: _deflate_rows(pixels, top, rows, level), range(0, height, rows)
     ):
         adler = _adler32_combine(adler, band_adler, size)
@@ -505,22 +503,6 @@ def _floats_to_bytes(band: np.ndarray) -> np.ndarray:
         np.clip(tmp, 0.0, 255.0, out=tmp)
         np.copyto(out[y : y + step], tmp, casting="unsafe")
     return out
-
-
-def _in_order(work: Callable[[int], _T], items: range) -> Iterator[_T]:
-    """work(item) for each item in threads, yielded in order, a few bands ahead at most."""
-    workers = max(1, min(len(items), os.cpu_count() or 1))
-    if workers == 1:
-        yield from map(work, items)
-        return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: deque[Future[_T]] = deque()
-        for item in items:
-            pending.append(pool.submit(work, item))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def _adler32_combine(adler1: int, adler2: int, len2: int) -> int:
