@@ -248,6 +248,14 @@ def test_guided_filtering_to_a_smaller_size_still_gives_a_mask():
     assert iou(out > 0.5, truth) > 0.95
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 3), (7, 5, 3), (513, 1023, 3), (300, 400, 4)])
+def test_luminance_is_pillows_grey_to_the_bit(shape):
+    rgb = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    rgb[0, 0, :3] = 255  # the largest sum the fixed-point weights make
+    grey = np.asarray(Image.fromarray(np.ascontiguousarray(rgb[..., :3])).convert("L"))
+    assert np.array_equal(luminance(rgb), grey.astype(np.float32) * np.float32(1 / 255))
+
+
 @pytest.mark.parametrize("r", [1, 2, 9])
 def test_box_mean_matches_a_direct_window_mean(r):
     a = np.random.default_rng(r).random((23, 31), dtype=np.float32)
