@@ -66,6 +66,12 @@ def test_image_editor_rgba_creates_a_packed_cut_identical_where_opaque(blender, 
     assert report["source_unchanged"]
 
 
+def test_a_byte_image_is_read_as_its_own_bytes_and_a_float_image_as_its_floats(blender, tmp_path, emu):
+    report, _, _ = job_run(blender, tmp_path, emu, "read_kinds")
+    assert report["ok"], report
+    assert report["kinds"] == {"byte": ["uint8", False, True], "float": ["float32", True, True]}
+
+
 def test_console_call_by_name_makes_a_mask(blender, tmp_path, emu):
     report, img, truth = job_run(
         blender, tmp_path, emu, "image_op_by_name", {"output": "MASK", "quality": "Low"}

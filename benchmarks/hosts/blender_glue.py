@@ -1,8 +1,9 @@
 """Runs in real Blender (bpy): a 12 MP image into and out of Blender through the add-on's
 pixel glue (foreach_get/foreach_set + numpy) against the naive `pixels[:]` way, same run;
 and the add-on's full write of a cut-out (`pixels.new_image`: bgcut's PNG packed, Blender
-decoding it on first use) against foreach_set + Blender's own `pack()`, alternating in
-the same run. A write counts until the image is usable (decoded) and packed; the first
+decoding it on first use) from the uint8 cut-out the core gives for a byte image, against
+the same write from floats (as before byte images were read as bytes) and foreach_set +
+Blender's own `pack()`, alternating in the same run. A write counts until the image is usable (decoded) and packed; the first
 read after it is timed apart, so a decode Blender put off would show there.
 Usage: python blender_glue.py EXTENSION_DIR PNG OUT_JSON  (EXTENSION_DIR: the add-on with
 the bgcut core inside, as the built zip holds them)"""
@@ -30,11 +31,18 @@ pixels.read(image)  # the first access decodes the file: not glue, so outside th
 t = time.perf_counter()
 px, _ = pixels.read(image)
 out["read_s"] = time.perf_counter() - t
-# a cut-out as the core hands it over: a new top-down array, transparent around a subject
-cut_px = np.ascontiguousarray(px)
+assert px.dtype == np.uint8  # a byte image is read as its own bytes
+t = time.perf_counter()
+buf = np.empty(w * h * 4, np.float32)
+image.pixels.foreach_get(buf)
+out["read_floats_s"] = time.perf_counter() - t  # the floats alone, as before the bytes
+# a cut-out as the core hands it over for a byte image: a new top-down uint8 array,
+# transparent around a subject; and as floats, what a float pipeline (the baseline) holds
 yy, xx = np.ogrid[:h, :w]
-cut_px[..., 3] = (((yy - h / 2) / (h / 2.4)) ** 2 + ((xx - w / 2) / (w / 3)) ** 2 < 1).astype(np.float32)
-mask = np.round(cut_px[..., 3] * 255).astype(np.uint8)
+mask = ((((yy - h / 2) / (h / 2.4)) ** 2 + ((xx - w / 2) / (w / 3)) ** 2 < 1) * 255).astype(np.uint8)
+cut_px = px.copy()
+cut_px[..., 3] = mask
+cut_floats = cut_px.astype(np.float32) * np.float32(1 / 255)
 
 
 def as_bytes(im):
@@ -47,10 +55,15 @@ def new_write(n):
     return pixels.new_image(f"cut{n}", cut_px, float_buffer=False)
 
 
+def float_write(n):
+    """The add-on's write as it was, from a float cut-out (byte images were read as floats)."""
+    return pixels.new_image(f"cutf{n}", cut_floats, float_buffer=False)
+
+
 def baseline_write(n):
     """The pixels set directly, packed by Blender's own PNG encoder."""
     im = bpy.data.images.new(f"bare{n}", w, h, alpha=True)
-    im.pixels.foreach_set(np.ascontiguousarray(cut_px[::-1]).ravel())
+    im.pixels.foreach_set(np.ascontiguousarray(cut_floats[::-1]).ravel())
     im.update()
     im.pack()
     return im
@@ -66,11 +79,12 @@ def packed_image(n, data):
     return im
 
 
-runs: dict = {k: [] for k in ("write", "baseline", "encode", "first_read", "read")}
-runs.update({f"{k}_cpu": [] for k in ("write", "baseline")})
-want = (np.clip(cut_px, 0, 1) * 255 + 0.5).astype(np.uint8)
+runs: dict = {k: [] for k in ("write", "float_write", "baseline", "encode", "first_read", "read")}
+runs.update({f"{k}_cpu": [] for k in ("write", "float_write", "baseline")})
+want = cut_px
+writes = (("write", new_write), ("float_write", float_write), ("baseline", baseline_write))
 for n in range(ROUNDS):
-    for kind, write in (("write", new_write), ("baseline", baseline_write)):
+    for kind, write in writes if n % 2 == 0 else writes[::-1]:  # none always goes first
         t, c = time.perf_counter(), time.process_time()
         im = write(n)
         assert tuple(im.size) == (w, h) and im.packed_file is not None  # usable and packed
@@ -87,6 +101,8 @@ for n in range(ROUNDS):
             out["bytes"] = im.packed_file.size
         elif kind == "baseline":
             out["baseline_bytes"] = im.packed_file.size
+        else:
+            assert np.array_equal(as_bytes(im), want), "the float write's pixels differ"
         bpy.data.images.remove(im)
     t = time.perf_counter()
     data = writing.png_bytes(cut_px)
@@ -105,6 +121,8 @@ out.update(
         "read_again_s": med["read"],
         "baseline_write_s": med["baseline"],
         "write_over_baseline": med["write"] / med["baseline"],
+        "float_write_s": med["float_write"],
+        "write_over_float_write": med["write"] / med["float_write"],
         "runs_s": runs,
     }
 )
@@ -114,7 +132,7 @@ out["mask_write_s"] = time.perf_counter() - t
 assert np.array_equal(as_bytes(m)[..., 0], mask)
 t = time.perf_counter()
 bare = bpy.data.images.new("bare", w, h, alpha=True)
-bare.pixels.foreach_set(np.ascontiguousarray(cut_px[::-1]).ravel())
+bare.pixels.foreach_set(np.ascontiguousarray(cut_floats[::-1]).ravel())
 bare.update()
 out["write_without_pack_s"] = time.perf_counter() - t
 # bgcut's PNG at each zlib level (0: stored): encode time and packed size
@@ -125,10 +143,10 @@ for level in (0, 1, 2):
 t = time.perf_counter()
 naive = np.array(image.pixels[:], dtype=np.float32).reshape(h, w, 4)[::-1]
 out["naive_read_s"] = time.perf_counter() - t
-assert np.array_equal(naive, px)
+assert np.array_equal(np.round(naive * 255).astype(np.uint8), px)
 target = bpy.data.images.new("naive", w, h, alpha=True)
 t = time.perf_counter()
-target.pixels[:] = cut_px[::-1].ravel().tolist()
+target.pixels[:] = cut_floats[::-1].ravel().tolist()
 target.update()
 target.pack()
 out["naive_write_s"] = time.perf_counter() - t

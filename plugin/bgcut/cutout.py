@@ -14,7 +14,8 @@ from .decontaminate import decontaminate as estimate_edge_colours
 from .marker import kind_for
 from .options import CutOptions
 from .refine import guided_mask, luminance
-from .source import Source, from_unit, to_unit
+from .source import Source
+from .units import from_unit, to_unit
 from .upload import UploadInfo
 from .writing import (
     RawAnswer,

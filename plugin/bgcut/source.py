@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.typing import DTypeLike
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
+from .units import to_unit
 
 #: A source larger than this is refused rather than decoded (decompression bombs).
 MAX_SOURCE_PIXELS = 250_000_000
@@ -122,24 +122,6 @@ def load_source(obj: SourceLike, *, linear: bool = False) -> Source:
         f"Unsupported input type {type(obj).__name__}: give a file path, encoded bytes, "
         "a Pillow image or a numpy array."
     )
-
-
-def to_unit(a: np.ndarray) -> np.ndarray:
-    if a.dtype == np.uint8:
-        return a.astype(np.float32) * (1.0 / 255.0)
-    if a.dtype == np.uint16:
-        return a.astype(np.float32) * (1.0 / 65535.0)
-    return a.astype(np.float32, copy=False)
-
-
-def from_unit(unit: np.ndarray, dtype: DTypeLike) -> np.ndarray:
-    """Inverse of to_unit, rounding and clipping for integer types."""
-    dtype = np.dtype(dtype)
-    if dtype == np.uint8:
-        return (np.clip(unit, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    if dtype == np.uint16:
-        return (np.clip(unit, 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)
-    return unit.astype(dtype, copy=False)
 
 
 def linear_to_srgb(x: np.ndarray) -> np.ndarray:

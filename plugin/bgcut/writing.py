@@ -275,7 +275,6 @@ PNG_LEVEL = 1
 #: 12 MP for 1.22x its bytes (benchmarks/encoders.py).
 WEBP_LOSSLESS = {"lossless": True, "exact": True, "method": 0, "quality": 0}
 _BAND_BYTES = 4 << 20
-_CHUNK_BYTES = 256 << 10
 _IHDR_END = 33  # signature (8) + IHDR length, type, 13-byte body, CRC
 
 
@@ -472,7 +471,9 @@ def _deflate_rows(pixels: np.ndarray, top: int, rows: int, level: int) -> tuple[
     start = max(0, top - 1)
     band = pixels[start : top + rows]
     if band.dtype.kind == "f":
-        band = _floats_to_bytes(band)
+        from .units import unit_to_u8
+
+        band = unit_to_u8(band, threads=False)  # this band is already one thread's work
     raw = np.ascontiguousarray(band, dtype=">u2" if band.dtype == np.uint16 else np.uint8)
     raw = raw.view(np.uint8).reshape(band.shape[0], -1)
     if top == 0:
@@ -484,25 +485,6 @@ def _deflate_rows(pixels: np.ndarray, top: int, rows: int, level: int) -> tuple[
     flat = lines.data
     body = pack.compress(flat) + pack.flush(zlib.Z_SYNC_FLUSH)
     return body, zlib.adler32(flat), lines.size
-
-
-def _floats_to_bytes(band: np.ndarray) -> np.ndarray:
-    """0..1 floats rounded to 8 bits as Blender rounds them (clamped, ×255, +0.5, cut),
-    a few rows at a time in one scratch buffer: the passes stay in the CPU's cache (3x
-    faster than whole-band temporaries at 12 MP)."""
-    import numpy as np
-
-    out = np.empty(band.shape, np.uint8)
-    step = max(1, _CHUNK_BYTES // max(1, band[:1].nbytes))
-    scratch = np.empty((min(step, len(band)), *band.shape[1:]), band.dtype)
-    for y in range(0, len(band), step):
-        part = band[y : y + step]
-        tmp = scratch[: len(part)]
-        np.multiply(part, 255.0, out=tmp)
-        np.add(tmp, 0.5, out=tmp)
-        np.clip(tmp, 0.0, 255.0, out=tmp)
-        np.copyto(out[y : y + step], tmp, casting="unsafe")
-    return out
 
 
 def _adler32_combine(adler1: int, adler2: int, len2: int) -> int:

@@ -201,6 +201,17 @@ try:
             report["job"] = cut_job(source)
         elif action == "undo":
             report["undo"] = undo_round(source)
+        elif action == "read_kinds":  # the add-on's pixel read of a byte and a float image
+            glue = importlib.import_module("bl_ext.user_default.bgcut.pixels")
+            px, linear = glue.read(source)
+            values = np.linspace(-0.25, 3.0, 7 * 5 * 4, dtype=np.float32)
+            hdr = bpy.data.images.new("HDR", 7, 5, alpha=True, float_buffer=True)
+            hdr.pixels.foreach_set(values)
+            fpx, flinear = glue.read(hdr)
+            report["kinds"] = {
+                "byte": [str(px.dtype), linear, bool(np.array_equal(px, np.round(src_pixels * 255)))],
+                "float": [str(fpx.dtype), flinear, bool(np.array_equal(fpx, values.reshape(5, 7, 4)[::-1]))],
+            }
         elif action == "function":
             from bl_ext.user_default.bgcut import actions
 
