@@ -99,16 +99,22 @@ def guided_coefficients(
     return box(a, radius), box(b, radius)
 
 
+def within_work_pixels(mask_low: np.ndarray) -> np.ndarray:
+    """The mask the coefficients are fitted on: itself, or box-reduced to WORK_PIXELS."""
+    h, w = mask_low.shape
+    if h * w <= WORK_PIXELS:
+        return mask_low
+    s = (WORK_PIXELS / (h * w)) ** 0.5
+    return resize_float(mask_low, max(1, int(w * s)), max(1, int(h * s)), smooth=False)
+
+
 def guided_upsample(
     mask_low: np.ndarray, guide_full: np.ndarray, *, radius: int = 2, eps: float = 1e-3
 ) -> np.ndarray:
     """mask_low: h×w float 0..1; guide_full: H×W float 0..1 luminance. Returns H×W."""
+    mask_low = within_work_pixels(mask_low)
     h, w = mask_low.shape
     big_h, big_w = guide_full.shape
-    if h * w > WORK_PIXELS:
-        s = (WORK_PIXELS / (h * w)) ** 0.5
-        w, h = max(1, int(w * s)), max(1, int(h * s))
-        mask_low = resize_float(mask_low, w, h, smooth=False)
     a, b = guided_coefficients(mask_low, reduce_guide(guide_full, w, h), radius=radius, eps=eps)
     if big_h < h or big_w < w:  # not an upsampling: Pillow's resize averages what it drops
         out = resize_float(a, big_w, big_h) * guide_full + resize_float(b, big_w, big_h)
@@ -148,12 +154,9 @@ def guided_mask(mask_low: np.ndarray, guide_full: np.ndarray) -> np.ndarray:
     the guide's value, whole tiles are filled without reading the guide. Strips of rows
     run in threads. The values are those of rounding guided_upsample's, to the bit
     (tests/test_local_engine.py)."""
+    mask_low = within_work_pixels(mask_low)
     h, w = mask_low.shape
     big_h, big_w = guide_full.shape
-    if h * w > WORK_PIXELS:
-        s = (WORK_PIXELS / (h * w)) ** 0.5
-        w, h = max(1, int(w * s)), max(1, int(h * s))
-        mask_low = resize_float(mask_low, w, h, smooth=False)
     if big_h < h or big_w < w:
         return unit_to_u8(guided_upsample(mask_low, guide_full))
     a, b = guided_coefficients(mask_low, reduce_guide(guide_full, w, h))
