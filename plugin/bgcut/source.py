@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
-from .units import to_unit
+from .units import to_unit, unit_to_u8
 
 #: A source larger than this is refused rather than decoded (decompression bombs).
 MAX_SOURCE_PIXELS = 250_000_000
@@ -94,7 +94,7 @@ class Source:
         unit = to_unit(colour)
         if self.linear:
             unit = linear_to_srgb(unit)
-        return (np.clip(unit, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return unit_to_u8(unit)
 
     def alpha_unit(self) -> np.ndarray | None:
         if not self.has_alpha:
