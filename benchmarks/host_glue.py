@@ -113,11 +113,13 @@ def blender_notes(b: dict) -> list[str]:
         f"  the same write from a float cut-out (byte images read as floats, as before): "
         f"{b['float_write_s']:.3f} s (bytes over floats {b['write_over_float_write']:.2f}); reading the "
         f"12 MP byte image as bytes {b['read_s']:.3f} s, its floats alone {b['read_floats_s']:.3f} s",
+        f"  the same write with zlib's deflate (before isal): {b['zlib_write_s']:.3f} s "
+        f"({b['deflate']} over zlib {b['write_over_zlib_write']:.2f})",
         f"  packed {b['bytes'] / 1e6:.1f} MB (Blender's own: {b['baseline_bytes'] / 1e6:.1f} MB); bgcut's "
         f"encode alone {b['pack_s']:.3f} s; first read after the write {b['first_read_after_write_s']:.3f} s "
         f"(again: {b['read_again_s']:.3f} s: nothing put off); a 12 MP mask {b['mask_write_s']:.3f} s",
         *(
-            f"  bgcut's PNG at zlib level {lv}: encode {b[f'level{lv}']['encode_s']:.3f} s, "
+            f"  bgcut's PNG at deflate level {lv} ({b['deflate']}; 0: stored): encode {b[f'level{lv}']['encode_s']:.3f} s, "
             f"{b[f'level{lv}']['bytes'] / 1e6:.1f} MB packed"
             for lv in (0, 1, 2)
         ),

@@ -58,6 +58,7 @@ def test_image_editor_rgba_creates_a_packed_cut_identical_where_opaque(blender, 
     assert report["enabled"] and report["ok"], report
     meta = report["images"]["Photo cut"]
     assert meta["size"] == [320, 240] and meta["packed"]
+    assert report["deflate"] == "isal"  # the bundled wheel loaded: the fast packing path
     cut = load(tmp_path, report, "Photo cut")
     source = np.load(tmp_path / "source.npy")
     assert iou(cut[..., 3] > 0.5, truth) > 0.95

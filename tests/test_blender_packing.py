@@ -37,3 +37,22 @@ def test_png_bytes_rounds_floats_as_before_in_every_chunk(dtype):
     px[:256, 1, 0] = np.nextafter(steps + dtype(0.5 / 255), dtype(0))
     want = (np.clip(px, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(png_bytes(px)))), want)
+
+
+def test_the_fast_deflate_is_installed_and_joins_bands_as_zlib_does():
+    """ISA-L's deflate (the `isal` dependency) is what bgcut writes with here; its bands,
+    each ended with a sync flush, inflate as one stream to the same bytes as zlib's."""
+    import zlib
+
+    from bgcut import deflate
+
+    assert deflate.engine() == "isal"
+    rng = np.random.default_rng(3)
+    bands = [rng.integers(0, 8, 70_001, dtype=np.uint8).tobytes(), b"", bytes(100_000), b"\x07" * 5]
+    for level in (0, 1, 2, 3, 6):
+        for fast in (True, False):
+            body = b""
+            for band in bands:
+                pack = deflate.raw_compressor(level, fast=fast)
+                body += pack.compress(band) + pack.flush(deflate.SYNC_FLUSH)
+            assert zlib.decompressobj(-15).decompress(body + b"\x03\x00") == b"".join(bands)

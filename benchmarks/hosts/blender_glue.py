@@ -2,9 +2,10 @@
 pixel glue (foreach_get/foreach_set + numpy) against the naive `pixels[:]` way, same run;
 and the add-on's full write of a cut-out (`pixels.new_image`: bgcut's PNG packed, Blender
 decoding it on first use) from the uint8 cut-out the core gives for a byte image, against
-the same write from floats (as before byte images were read as bytes) and foreach_set +
-Blender's own `pack()`, alternating in the same run. A write counts until the image is usable (decoded) and packed; the first
-read after it is timed apart, so a decode Blender put off would show there.
+the same write from floats (as before byte images were read as bytes), the same write with
+zlib's deflate (as before isal) and foreach_set + Blender's own `pack()`, alternating in the
+same run. A write counts until the image is usable (decoded) and packed; the first read
+after it is timed apart, so a decode Blender put off would show there.
 Usage: python blender_glue.py EXTENSION_DIR PNG OUT_JSON  (EXTENSION_DIR: the add-on with
 the bgcut core inside, as the built zip holds them)"""
 
@@ -13,6 +14,7 @@ import json
 import statistics
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import bpy
@@ -21,12 +23,19 @@ import numpy as np
 addon_dir, png, out_path = sys.argv[1:4]
 ROUNDS = 7
 sys.path.insert(0, str(Path(addon_dir).parent))
+# the extension's wheels for this Python, as Blender installs them (isal: the fast deflate)
+site = Path(addon_dir).parent / "site"
+tag = f"-cp{sys.version_info.major}{sys.version_info.minor}-"
+for wheel in Path(addon_dir, "wheels").glob(f"*{tag}*.whl"):
+    zipfile.ZipFile(wheel).extractall(site)
+sys.path.insert(0, str(site))
 pixels = importlib.import_module(f"{Path(addon_dir).name}.pixels")
 writing = importlib.import_module(f"{Path(addon_dir).name}.bgcut.writing")
 
 image = bpy.data.images.load(png)
 w, h = image.size
-out = {"w": w, "h": h, "rounds": ROUNDS}
+deflate = importlib.import_module(f"{Path(addon_dir).name}.bgcut.deflate")
+out = {"w": w, "h": h, "rounds": ROUNDS, "deflate": deflate.engine()}
 pixels.read(image)  # the first access decodes the file: not glue, so outside the timing
 t = time.perf_counter()
 px, _ = pixels.read(image)
@@ -60,6 +69,15 @@ def float_write(n):
     return pixels.new_image(f"cutf{n}", cut_floats, float_buffer=False)
 
 
+def zlib_write(n):
+    """The add-on's write with zlib's deflate instead of ISA-L's (as before isal)."""
+    fast, deflate._isal = deflate._isal, None
+    try:
+        return pixels.new_image(f"cutz{n}", cut_px, float_buffer=False)
+    finally:
+        deflate._isal = fast
+
+
 def baseline_write(n):
     """The pixels set directly, packed by Blender's own PNG encoder."""
     im = bpy.data.images.new(f"bare{n}", w, h, alpha=True)
@@ -79,10 +97,15 @@ def packed_image(n, data):
     return im
 
 
-runs: dict = {k: [] for k in ("write", "float_write", "baseline", "encode", "first_read", "read")}
-runs.update({f"{k}_cpu": [] for k in ("write", "float_write", "baseline")})
+runs: dict = {k: [] for k in ("write", "float_write", "zlib_write", "baseline", "encode", "first_read", "read")}
+runs.update({f"{k}_cpu": [] for k in ("write", "float_write", "zlib_write", "baseline")})
 want = cut_px
-writes = (("write", new_write), ("float_write", float_write), ("baseline", baseline_write))
+writes = (
+    ("write", new_write),
+    ("float_write", float_write),
+    ("zlib_write", zlib_write),
+    ("baseline", baseline_write),
+)
 for n in range(ROUNDS):
     for kind, write in writes if n % 2 == 0 else writes[::-1]:  # none always goes first
         t, c = time.perf_counter(), time.process_time()
@@ -123,6 +146,8 @@ out.update(
         "write_over_baseline": med["write"] / med["baseline"],
         "float_write_s": med["float_write"],
         "write_over_float_write": med["write"] / med["float_write"],
+        "zlib_write_s": med["zlib_write"],
+        "write_over_zlib_write": med["write"] / med["zlib_write"],
         "runs_s": runs,
     }
 )

@@ -32,16 +32,17 @@ def decode_answer(data: bytes) -> np.ndarray:
             f"({len(data)} bytes starting {head[:40]!r}).",
             remedy=Remedy.CHECK_ENDPOINT,
         )
+    if kind == "WEBP":
+        direct = _webp_direct(data)
+        if direct is not None:
+            return direct
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data), formats=[kind])
             w, h = im.size
             if w * h > MAX_ANSWER_PIXELS or w < 1 or h < 1:
-                raise BadAnswerError(
-                    f"The service's answer declares {w}×{h} pixels, more than the API can "
-                    "return; it was refused unread. Try again; report it if it persists."
-                )
+                raise _too_large(w, h)
             im.load()
     except BadAnswerError:
         raise
@@ -61,3 +62,39 @@ def decode_answer(data: bytes) -> np.ndarray:
     rgba.close()
     im.close()
     return out
+
+
+def _webp_direct(data: bytes) -> np.ndarray | None:
+    """A still WebP's RGBA straight from Pillow's own libwebp decoder, viewed without the
+    two copies Image.open and np.asarray make (12 MP: 0.19 s against 0.30 s). The size is
+    checked before decoding, as below. None (the public road decides) if this Pillow's
+    decoder is not the one expected or the data is not a plain still WebP."""
+    try:
+        from PIL import _webp
+
+        decoder = _webp.WebPAnimDecoder(data)
+        (w, h), _, _, frames, mode = decoder.get_info()
+    except Exception:  # noqa: BLE001 - damaged data or another Pillow: Image.open reports it
+        return None
+    if frames != 1 or mode not in ("RGBA", "RGBX") or w < 1 or h < 1:
+        return None
+    if w * h > MAX_ANSWER_PIXELS:
+        raise _too_large(w, h)
+    try:
+        pixels, _ = decoder.get_next()
+    except Exception:  # noqa: BLE001
+        return None
+    if not isinstance(pixels, bytes) or len(pixels) != w * h * 4:
+        return None
+    rgba = np.frombuffer(pixels, np.uint8).reshape(h, w, 4)
+    if mode == "RGBX":  # no alpha in the file: opaque, as Image.open's convert("RGBA") says
+        rgba = rgba.copy()
+        rgba[..., 3] = 255
+    return rgba
+
+
+def _too_large(w: int, h: int) -> BadAnswerError:
+    return BadAnswerError(
+        f"The service's answer declares {w}×{h} pixels, more than the API can "
+        "return; it was refused unread. Try again; report it if it persists."
+    )

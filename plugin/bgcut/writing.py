@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
+from .deflate import SYNC_FLUSH, raw_compressor
 from .errors import OutputError
 from .marker import png_text, xmp_packet
 from .parallel import in_order
@@ -268,8 +269,10 @@ def _os_message(path: Path, exc: OSError) -> str:
 
 # -- encoders: each writes one whole file to an open binary stream ----------------------
 
-#: zlib level of bgcut's PNGs. At 12 MP (benchmarks/encoders.py) levels 1, 2, 3 encode
-#: 5.6x, 5.0x, 4.2x faster than Pillow's default level 6 for 1.20x, 1.15x, 1.10x its bytes.
+#: deflate level of bgcut's PNGs (bgcut.deflate: ISA-L's where installed). At 12 MP
+#: (benchmarks/encoders.py) zlib's levels 1, 2, 3 encode 5.6x, 5.0x, 4.2x faster than
+#: Pillow's default level 6 for 1.20x, 1.15x, 1.10x its bytes; ISA-L's level 1 is faster
+#: again and smaller than zlib's.
 PNG_LEVEL = 1
 #: lossless WebP at the fastest method: 9.6x faster than method 1 (the old setting) at
 #: 12 MP for 1.22x its bytes (benchmarks/encoders.py).
@@ -481,9 +484,9 @@ def _deflate_rows(pixels: np.ndarray, top: int, rows: int, level: int) -> tuple[
     lines = np.empty((raw.shape[0] - 1, raw.shape[1] + 1), np.uint8)
     lines[:, 0] = 2
     np.subtract(raw[1:], raw[:-1], out=lines[:, 1:])
-    pack = zlib.compressobj(level, zlib.DEFLATED, -15)
+    pack = raw_compressor(level)
     flat = lines.data
-    body = pack.compress(flat) + pack.flush(zlib.Z_SYNC_FLUSH)
+    body = pack.compress(flat) + pack.flush(SYNC_FLUSH)
     return body, zlib.adler32(flat), lines.size
 
 

@@ -20,8 +20,9 @@ CORE_SRC = REPO / "plugin" / "bgcut"
 BLENDER_SRC = REPO / "addon_blender"
 RUNTIME_DEPS = ("numpy", "pillow", "requests")
 LOCAL_ENGINE_DEPS = ("onnxruntime",)
-#: Blender bundles numpy and requests but not Pillow; its wheels ship inside the extension.
-BLENDER_PILLOW = "pillow==11.3.0"
+#: Blender bundles numpy and requests but not Pillow; its wheels ship inside the extension,
+#: with ISA-L's deflate (bgcut.deflate), which packs a 12 MP cut-out's PNG ~3x faster.
+BLENDER_WHEELS = ["pillow==11.3.0", "isal==1.9.1"]
 #: Every Python a Blender 4.2+ runs: official builds use 3.11 (4.2 .. 5.0) and 3.13 (5.1+),
 #: Linux distributions' builds the system Python (3.12, 3.13, 3.14 today). Blender accepts
 #: the extension on the Pythons its wheels cover, so no version is written in the manifest.
@@ -137,7 +138,7 @@ def current_blender_platform() -> str:
 def build_blender_extension(
     out_dir: Path, platforms: list[str] | None = None, local_engine: bool = False
 ) -> Path:
-    """The installable extension zip: the add-on, the bgcut core and Pillow wheels (with
+    """The installable extension zip: the add-on, the bgcut core and Pillow and isal wheels (with
     local_engine, also onnxruntime and its dependencies, and the verified model)."""
     platforms = platforms or list(BLENDER_PLATFORMS)
     unknown = [p for p in platforms if p not in BLENDER_PLATFORMS]
@@ -151,7 +152,7 @@ def build_blender_extension(
         wheels_dir = Path(tmp) / "wheels"
         for plat in platforms:
             for py in BLENDER_PYTHONS:
-                _fetch([BLENDER_PILLOW], wheels_dir, py, BLENDER_PLATFORMS[plat])
+                _fetch(BLENDER_WHEELS, wheels_dir, py, BLENDER_PLATFORMS[plat])
                 if local_engine:
                     _fetch(list(LOCAL_ENGINE_DEPS), wheels_dir, py, BLENDER_PLATFORMS[plat], deps=True)
         for bundled in wheels_dir.glob("numpy-*.whl"):  # Blender's own numpy stays in charge

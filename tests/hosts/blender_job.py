@@ -163,6 +163,8 @@ try:
 
     addon = importlib.import_module("bl_ext.user_default.bgcut")
     report["enabled"] = "bl_ext.user_default.bgcut" in bpy.context.preferences.addons
+    # the deflate the add-on packs its PNGs with: ISA-L's from the bundled isal wheel
+    report["deflate"] = importlib.import_module("bl_ext.user_default.bgcut.bgcut.deflate").engine()
     if job.get("key_via_preferences"):
         prefs = bpy.context.preferences.addons["bl_ext.user_default.bgcut"].preferences
         prefs.api_key = job["key_via_preferences"]

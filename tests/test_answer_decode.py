@@ -1,0 +1,69 @@
+"""The service's WebP answers decode to the same pixels on bgcut's direct road (Pillow's own
+libwebp decoder, no extra copies) as through Image.open, for every kind of WebP the API can
+send; sizes beyond the API's are refused before any pixel is decoded."""
+
+from __future__ import annotations
+
+import io
+import struct
+import tracemalloc
+
+import numpy as np
+import pytest
+from bgcut import errors
+from bgcut.answer import _webp_direct, decode_answer
+from imagery import subject_photo
+from PIL import Image
+
+RGB = subject_photo(97, 61, seed=41)[0]
+ALPHA = np.linspace(0, 255, 97 * 61).reshape(61, 97).astype(np.uint8)
+
+
+def webp(pixels: np.ndarray, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="WEBP", **kw)
+    return buf.getvalue()
+
+
+def public_decode(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGBA"))
+
+
+@pytest.mark.parametrize("alpha", [True, False])
+@pytest.mark.parametrize("how", [{"quality": 80}, {"quality": 5}, {"lossless": True, "exact": True}])
+def test_direct_webp_decode_equals_image_open(alpha, how):
+    px = np.dstack([RGB, ALPHA]) if alpha else RGB
+    data = webp(px, **how)
+    direct = _webp_direct(data)
+    assert direct is not None  # the road taken, not the fallback
+    assert direct.shape == (61, 97, 4) and direct.dtype == np.uint8
+    assert np.array_equal(direct, public_decode(data))
+    assert np.array_equal(decode_answer(data), direct)
+    if "lossless" in how:
+        assert np.array_equal(direct[..., :3], RGB)
+        assert np.array_equal(direct[..., 3], ALPHA if alpha else np.full_like(ALPHA, 255))
+
+
+def test_an_animated_webp_is_left_to_image_open():
+    frames = [Image.fromarray(RGB), Image.fromarray(255 - RGB)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="WEBP", save_all=True, append_images=frames[1:], lossless=True)
+    data = buf.getvalue()
+    assert _webp_direct(data) is None
+    assert np.array_equal(decode_answer(data), public_decode(data))  # its first frame
+
+
+def test_a_webp_declaring_more_than_the_api_sends_is_refused_unread():
+    data = bytearray(webp(RGB, lossless=True))
+    at = data.index(b"VP8L") + 8 + 1  # after the chunk header and the 0x2f signature
+    bits = (16383) | (16383 << 14)  # 14-bit width-1 and height-1: 16384 × 16384
+    old = struct.unpack("<I", data[at : at + 4])[0]
+    data[at : at + 4] = struct.pack("<I", (old & ~((1 << 28) - 1)) | bits)
+    tracemalloc.start()
+    with pytest.raises(errors.BadAnswerError) as info:
+        decode_answer(bytes(data))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert "declares 16384×16384" in str(info.value) or "damaged" in str(info.value)
+    assert peak < 20 * 2**20
