@@ -97,7 +97,9 @@ def packed_image(n, data):
     return im
 
 
-runs: dict = {k: [] for k in ("write", "float_write", "zlib_write", "baseline", "encode", "first_read", "read")}
+runs: dict = {
+    k: [] for k in ("write", "float_write", "zlib_write", "baseline", "encode", "first_read", "read")
+}
 runs.update({f"{k}_cpu": [] for k in ("write", "float_write", "zlib_write", "baseline")})
 want = cut_px
 writes = (
