@@ -1,5 +1,6 @@
-"""Output encoders at 12 MP, the choice behind writing.PNG_LEVEL and WEBP_LOSSLESS: bgcut's
-banded PNG writer at zlib levels 1-3 against Pillow's PNG at its default level 6 (what
+"""Output encoders at 12 MP, the choice behind writing.PNG_LEVEL, bgcut.deflate and
+WEBP_LOSSLESS: bgcut's banded PNG writer at deflate levels 1-3, with zlib's deflate and
+with ISA-L's (the isal wheel), against Pillow's PNG at its default level 6 (what
 bgcut used before, and what a peer script gets) and at 1, and lossless WebP at method 0
 against method 1 (bgcut's previous setting). The picture is a photo mosaic cut-out (RGBA,
 the emulator's alpha). Rounds alternate the encoders; medians of 3; every file is decoded
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 import numpy as np
+from bgcut import deflate
 from bgcut.emulator.segment import segment
 from bgcut.writing import WEBP_LOSSLESS, png_writer
 from common import table, write_json
@@ -31,8 +33,17 @@ def pillow_png(level: int) -> Encoder:
     return lambda im, px, fh: im.save(fh, format="PNG", compress_level=level)
 
 
-def bgcut_png(level: int) -> Encoder:
-    return lambda im, px, fh: png_writer(px, "cut-out", level)(fh)
+def bgcut_png(level: int, *, isal: bool = True) -> Encoder:
+    """bgcut's PNG writer, with ISA-L's deflate (bgcut.deflate) or, for the baseline, zlib's."""
+
+    def encode(im: Image.Image, px: np.ndarray, fh: BinaryIO) -> None:
+        fast, deflate._isal = deflate._isal, deflate._isal if isal else None
+        try:
+            png_writer(px, "cut-out", level)(fh)
+        finally:
+            deflate._isal = fast
+
+    return encode
 
 
 def webp(**kw: object) -> Encoder:
@@ -42,9 +53,12 @@ def webp(**kw: object) -> Encoder:
 ENCODERS = {
     "Pillow PNG level 6 (before)": pillow_png(6),
     "Pillow PNG level 1": pillow_png(1),
-    "bgcut PNG level 1": bgcut_png(1),
-    "bgcut PNG level 2": bgcut_png(2),
-    "bgcut PNG level 3": bgcut_png(3),
+    "bgcut PNG zlib level 1 (before)": bgcut_png(1, isal=False),
+    "bgcut PNG zlib level 2": bgcut_png(2, isal=False),
+    "bgcut PNG zlib level 3": bgcut_png(3, isal=False),
+    "bgcut PNG isal level 1 (now)": bgcut_png(1),
+    "bgcut PNG isal level 2": bgcut_png(2),
+    "bgcut PNG isal level 3": bgcut_png(3),
     "WebP lossless method 1 (before)": webp(lossless=True, exact=True, method=1),
     "WebP lossless method 0 q0 (now)": webp(**WEBP_LOSSLESS),
 }

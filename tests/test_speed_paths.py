@@ -241,6 +241,31 @@ def test_a_plain_jpeg_goes_as_read_without_its_metadata(tmp_path, emulator, key)
     assert np.array_equal(cut.mask, segment(decoded))
 
 
+@pytest.mark.parametrize("damage", ["Huffman table", "scan header"])
+def test_a_jpeg_whose_header_reads_but_data_does_not_is_refused_with_nothing_charged(
+    tmp_path, emulator, key, damage
+):
+    """A complete-looking JPEG (header read, end marker present) goes out as read while it
+    decodes; its last bytes wait for the quick check, which fails as the full decode would."""
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(subject_photo(800, 600, seed=3)[0]).save(path, quality=90)
+    data = bytearray(path.read_bytes())
+    if damage == "Huffman table":
+        at = data.index(b"\xff\xc4") + 5
+        data[at : at + 16] = bytes([255] * 16)  # code counts far beyond 256 codes
+    else:
+        data = data[: data.index(b"\xff\xda") + 2] + b"\x00\x02" + data[-2:]
+    path.write_bytes(bytes(data))
+    with Image.open(path) as im:
+        assert im.size == (800, 600)  # the header reads: the file is taken for a whole JPEG
+    from bgcut.errors import InputError
+
+    with pytest.raises(InputError, match="not a readable image"):
+        remove_background(path, api_key=key, endpoint=emulator.endpoint)
+    assert emulator.credits(key) == 100
+    assert all(seen.file_bytes is None for seen in emulator.seen)  # no upload arrived whole
+
+
 @pytest.mark.parametrize("damage", ["truncated", "no end marker"])
 def test_a_damaged_jpeg_is_refused_before_anything_is_sent(tmp_path, emulator, key, damage):
     path = tmp_path / "photo.jpg"

@@ -139,12 +139,13 @@ def test_a_webp_quality_asked_for_is_encoded_not_passed_through(tmp_path, emulat
     assert marker_kind(out) == "mask"
 
 
+@pytest.mark.parametrize("shape", [(53, 71), (1201, 2003)])  # one band; several, the last short
 @pytest.mark.parametrize("opaque", [False, True])
-def test_composing_over_the_answer_equals_filling_from_the_source(opaque):
+def test_composing_over_the_answer_equals_filling_from_the_source(opaque, shape):
     rng = np.random.default_rng(7)
-    rgb = rng.integers(0, 256, (53, 71, 3), dtype=np.uint8)
-    answer = rng.integers(0, 256, (53, 71, 4), dtype=np.uint8)
-    answer[..., 3] = np.where(rng.random((53, 71)) < 0.4, 255, answer[..., 3])
+    rgb = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    answer = rng.integers(0, 256, (*shape, 4), dtype=np.uint8)
+    answer[..., 3] = np.where(rng.random(shape) < 0.4, 255, answer[..., 3])
     if opaque:  # an alpha-mode answer in RGBA: the mask is its grey level
         answer[..., 3] = 255
     source = Source(rgb)

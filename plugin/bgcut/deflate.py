@@ -1,9 +1,9 @@
 """Raw deflate for bgcut's PNGs: ISA-L's (the `isal` wheel) where it is installed, zlib's
 otherwise. Both write the same format, so any PNG reader inflates either.
 
-At 12 MP (benchmarks/encoders.py) ISA-L's level 1 deflates a cut-out's scanlines ~4.5x
-faster than zlib's level 1 for 7% fewer bytes; it is the largest part of a PNG write and of
-Blender's packing. Standard library and an optional wheel only: no numpy here.
+At 12 MP (benchmarks/encoders.py) bgcut's PNG of a cut-out encodes 4.6x faster with
+ISA-L's level 1 than with zlib's (0.050 against 0.229 s), 8% smaller; deflate is most of
+a PNG write and of Blender's packing. Standard library and an optional wheel only: no numpy here.
 """
 
 from __future__ import annotations

@@ -65,9 +65,9 @@ class BackgroundCutEngine:
         answer = self.cache.load(key, read) if self.cache is not None else None
         from_cache = answer is not None
         if answer is None:
-            # a JPEG sent as read is decoded meanwhile: its last bytes wait for that decode, so
-            # one that does not decode never reaches the service whole (nothing charged)
-            decoded = (lambda: source.pixels) if as_read is not None else None
+            # a JPEG sent as read is decoded meanwhile: its last bytes wait until it is known
+            # to decode, so one that does not never reaches the service whole (nothing charged)
+            decoded = source.readable if as_read is not None else None
             answer_bytes, from_cache = self._fetch(
                 key, upload, (options, report, tell), pacer, cancel, decoded
             )
