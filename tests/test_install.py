@@ -415,3 +415,43 @@ def test_offline_engine_in_a_bare_gimp_with_no_key_and_no_network(tmp_path):
     assert run.report["status"] == "success", run.report
     mask = run.pixels(run.layers()[0])[..., 0]
     assert iou(mask > 127, photo.truth) > 0.9
+
+
+def test_the_extension_carries_pillow_and_isal_for_every_blender_python_and_platform(tmp_path):
+    """Built for all platforms (as released): one Pillow and one isal wheel per Python a
+    Blender 4.2+ runs and per platform, each listed in the manifest and inside the zip."""
+    import re
+    import zipfile
+
+    from bgcut_install.build import BLENDER_PLATFORMS, BLENDER_PYTHONS
+
+    res = subprocess.run(
+        [sys.executable, str(REPO / "install.py"), "--build-blender", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    built = Path(res.stdout.strip().split("built ", 1)[1])
+    with zipfile.ZipFile(built) as zf:
+        names = set(zf.namelist())
+        manifest = zf.read("blender_manifest.toml").decode()
+    listed = re.findall(r'"\./wheels/([^"]+\.whl)"', manifest)
+    assert listed and all(f"wheels/{w}" in names for w in listed)
+    marks = {
+        "linux-x64": r"manylinux\S*_x86_64",
+        "windows-x64": r"win_amd64",
+        "macos-arm64": r"macosx_\d+_\d+_arm64",
+        "macos-x64": r"macosx_\d+_\d+_x86_64",
+    }
+    assert set(marks) == set(BLENDER_PLATFORMS)
+    for package in ("pillow", "isal"):
+        for py in BLENDER_PYTHONS:
+            tag = "cp" + py.replace(".", "")
+            for platform, mark in marks.items():
+                found = [
+                    w
+                    for w in listed
+                    if w.startswith(f"{package}-") and f"-{tag}-" in w and re.search(mark, w)
+                ]
+                assert len(found) == 1, (package, py, platform, found)

@@ -31,7 +31,7 @@ BLENDER_PLATFORMS = {
     "linux-x64": ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64"],
     "windows-x64": ["win_amd64"],
     "macos-arm64": ["macosx_11_0_arm64"],
-    "macos-x64": ["macosx_10_13_x86_64", "macosx_10_10_x86_64"],
+    "macos-x64": ["macosx_11_0_x86_64", "macosx_10_13_x86_64", "macosx_10_10_x86_64"],
 }
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "emulator")
 
