@@ -241,6 +241,56 @@ def test_a_plain_jpeg_goes_as_read_without_its_metadata(tmp_path, emulator, key)
     assert np.array_equal(cut.mask, segment(decoded))
 
 
+def _lossless_jpeg(rgb: np.ndarray) -> bytes:
+    """A lossless JPEG (SOF3, predictor 1: the pixel to the left), 8-bit RGB: a kind of JPEG
+    libjpeg-turbo decodes but cannot scale."""
+    h, w, _ = rgb.shape
+    sof = struct.pack(">BHHB", 8, h, w, 3) + b"".join(bytes([i, 0x11, 0]) for i in (1, 2, 3))
+    dht = bytes([0x00]) + bytes([0, 0, 0, 0, 17] + [0] * 11) + bytes(range(17))  # 17 codes of 5 bits
+    sos = bytes([3]) + b"".join(bytes([i, 0x00]) for i in (1, 2, 3)) + bytes([1, 0, 0])
+    a = rgb.astype(int)
+    pred = np.empty_like(a)
+    pred[:, 1:] = a[:, :-1]
+    pred[1:, 0] = a[:-1, 0]
+    pred[0, 0] = 128
+    bits = []
+    for d in (a - pred).ravel():
+        size = int(abs(d)).bit_length()
+        bits.append(format(size, "05b"))
+        if size:
+            bits.append(format((d if d > 0 else d - 1) & ((1 << size) - 1), f"0{size}b"))
+    stream = "".join(bits)
+    stream += "1" * (-len(stream) % 8)
+    scan = bytearray()
+    for i in range(0, len(stream), 8):
+        scan.append(int(stream[i : i + 8], 2))
+        if scan[-1] == 0xFF:
+            scan.append(0)
+    out = b"\xff\xd8"
+    for marker, body in ((b"\xff\xc3", sof), (b"\xff\xc4", dht), (b"\xff\xda", sos)):
+        out += marker + struct.pack(">H", 2 + len(body)) + body
+    return out + bytes(scan) + b"\xff\xd9"
+
+
+def test_a_jpeg_the_quick_check_cannot_read_is_decoded_whole(emulator, key):
+    """A lossless JPEG has no 1/8 scale, so the quick check fails; the full decode decides
+    (it reads, exactly), and the cut goes ahead."""
+    from bgcut.source import Decoding, _check_jpeg, load_source
+
+    rgb = subject_photo(80, 60, seed=9)[0]
+    data = _lossless_jpeg(rgb)
+    from bgcut.errors import InputError
+
+    with pytest.raises(InputError):
+        _check_jpeg(data, "photo.jpg")
+    source = load_source(data)
+    assert isinstance(source._pixels, Decoding)  # the threaded road, with its check
+    source.readable()
+    assert np.array_equal(source.pixels, rgb)
+    cut = remove_background(data, api_key=key, endpoint=emulator.endpoint)
+    assert cut.mask.shape == (60, 80) and np.array_equal(cut.mask, segment(rgb))
+
+
 @pytest.mark.parametrize("damage", ["Huffman table", "scan header"])
 def test_a_jpeg_whose_header_reads_but_data_does_not_is_refused_with_nothing_charged(
     tmp_path, emulator, key, damage

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(addon_dir).parent))
 # the extension's wheels for this Python, as Blender installs them (isal: the fast deflate)
 site = Path(addon_dir).parent / "site"
 tag = f"-cp{sys.version_info.major}{sys.version_info.minor}-"
-for wheel in Path(addon_dir, "wheels").glob(f"*{tag}*.whl"):
+for wheel in Path(addon_dir, "wheels").glob(f"*{tag}*manylinux*_x86_64*.whl"):  # this host's
     zipfile.ZipFile(wheel).extractall(site)
 sys.path.insert(0, str(site))
 pixels = importlib.import_module(f"{Path(addon_dir).name}.pixels")

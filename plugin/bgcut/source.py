@@ -28,7 +28,8 @@ class Decoding:
     """Pixels being decoded in a thread of their own, so a JPEG sent as it was read can be
     on its way to the service while it is decoded here (`Source.file_bytes`). A quick
     `check` that reads every byte of the file runs first, so whoever must know that the
-    file decodes (before its last bytes are sent) waits for that alone (`readable`)."""
+    file decodes (before its last bytes are sent) waits for that alone (`readable`); when
+    the check cannot tell, `readable` waits for the full decode."""
 
     def __init__(self, decode: Callable[[], np.ndarray], check: Callable[[], None] | None = None) -> None:
         self._pixels: np.ndarray | None = None
@@ -41,9 +42,10 @@ class Decoding:
 
     def _run(self, decode: Callable[[], np.ndarray], check: Callable[[], None] | None) -> None:
         try:
-            if check is not None:
-                check()
-            self._checked.set()
+            if check is not None and _passes(check):
+                self._checked.set()
+            # else the full decode decides (a lossless JPEG has no 1/8 scale), and `readable`
+            # waits for it
             self._pixels = decode()
         except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for the pixels
             self._error = exc
@@ -62,6 +64,14 @@ class Decoding:
             raise self._error
         assert self._pixels is not None
         return self._pixels
+
+
+def _passes(check: Callable[[], None]) -> bool:
+    try:
+        check()
+    except Exception:  # noqa: BLE001 - only a quick way to know sooner
+        return False
+    return True
 
 
 @dataclass
