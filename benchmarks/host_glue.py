@@ -169,6 +169,10 @@ def main() -> None:
     notes = [
         f"GIMP per-pixel read (100x100 patch, scaled to 12 MP): {g['per_pixel_read_s_estimate']:.0f} s "
         f"= {g['per_pixel_read_s_estimate'] / g['read_s']:.0f}x the whole-rectangle read",
+        f"GIMP glue in bands on every core, median of {g['rounds']}: read {g['read_s']:.3f} s against "
+        f"{g['read_one_piece_s']:.3f} s in one piece (as before), write {g['write_s']:.3f} s against "
+        f"{g['write_one_piece_s']:.3f} s; glue {g['read_s'] + g['write_s']:.3f} s against "
+        f"{g['read_one_piece_s'] + g['write_one_piece_s']:.3f} s, same GIMP run",
         *blender_notes(b),
     ]
     print(

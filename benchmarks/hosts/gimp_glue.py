@@ -1,5 +1,6 @@
 # Runs inside real GIMP 3 (python-fu-eval): time the plug-in's host glue for a 12 MP layer
-# (whole-rectangle read, new layer write) against a naive row-by-row way, same GIMP run.
+# (read and new-layer write in row bands on every core) against the same in one piece (as
+# before) and a naive row-by-row way, same GIMP run; medians of alternating rounds.
 import json
 import sys
 import time
@@ -19,15 +20,50 @@ layer = image.get_layers()[0]
 w, h = layer.get_width(), layer.get_height()
 out = {"w": w, "h": h}
 
+ROUNDS = 5
+FMT = "R'G'B'A u8"
+
+
+def one_piece_read():
+    """The glue's read as it was: the whole rectangle in one call."""
+    data = layer.get_buffer().get(Gegl.Rectangle.new(0, 0, w, h), 1.0, FMT, Gegl.AbyssPolicy.CLAMP)
+    return np.frombuffer(bytes(data), np.uint8).reshape(h, w, 4)
+
+
+def one_piece_write(name):
+    """The glue's write as it was: one set of the whole layer."""
+    target = Gimp.Layer.new(image, name, w, h, Gimp.ImageType.RGBA_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
+    image.insert_layer(target, None, 0)
+    tbuf = target.get_buffer()
+    tbuf.set(Gegl.Rectangle.new(0, 0, w, h), FMT, rgba.tobytes())
+    tbuf.flush()
+    target.update(0, 0, w, h)
+    return target
+
+
 gf.read_rgba(layer, (0, 0, w, h), "u8")  # first touch of the tiles: not glue, untimed
-t = time.perf_counter()
 px = gf.read_rgba(layer, (0, 0, w, h), "u8")
-out["read_s"] = time.perf_counter() - t
 rgba = px.copy()
 rgba[..., 3] = 200
-t = time.perf_counter()
-gf.add_layer(image, layer, "cut", rgba, (0, 0), "u8", alpha=True)
-out["write_s"] = time.perf_counter() - t
+runs = {k: [] for k in ("read", "read_one_piece", "write", "write_one_piece")}
+for r in range(ROUNDS):  # alternating, medians kept: a shared machine's timings vary
+    for kind in ("read", "read_one_piece") if r % 2 == 0 else ("read_one_piece", "read"):
+        t = time.perf_counter()
+        got = gf.read_rgba(layer, (0, 0, w, h), "u8") if kind == "read" else one_piece_read()
+        runs[kind].append(time.perf_counter() - t)
+        assert np.array_equal(got, px)
+    for kind in ("write", "write_one_piece") if r % 2 == 0 else ("write_one_piece", "write"):
+        t = time.perf_counter()
+        if kind == "write":
+            made = gf.add_layer(image, layer, f"cut{r}", rgba, (0, 0), "u8", alpha=True)
+        else:
+            made = one_piece_write(f"one{r}")
+        runs[kind].append(time.perf_counter() - t)
+        assert np.array_equal(gf.read_rgba(made, (0, 0, w, h), "u8"), rgba)
+        image.remove_layer(made)
+med = {k: sorted(v)[len(v) // 2] for k, v in runs.items()}
+out.update({f"{k}_s": v for k, v in med.items()})
+out["rounds"] = ROUNDS
 
 buf = layer.get_buffer()
 t = time.perf_counter()
