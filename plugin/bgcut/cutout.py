@@ -13,7 +13,7 @@ from PIL import WebPImagePlugin as _webp_known  # noqa: F401 - see below
 from .decontaminate import decontaminate as estimate_edge_colours
 from .marker import kind_for
 from .options import CutOptions
-from .parallel import for_each
+from .parallel import for_each_band
 from .refine import guided_mask, luminance
 from .source import Source
 from .units import from_unit, to_unit
@@ -172,20 +172,15 @@ def _over_service(
     opaque, in bands on every core: 12 MP in 0.074 s against 0.098 s in one thread, and
     0.42 s for filling from the source and masking in the answer's colours."""
     out = np.empty_like(answer)
-    rows = max(1, _BAND_BYTES // (answer.shape[1] * 4))
 
-    def band(top: int) -> None:
-        part = slice(top, top + rows)
+    def band(part: slice) -> None:
         np.copyto(out[part], answer[part])
         np.copyto(out[part, :, :3], rgb[part], where=(mask[part] == 255)[..., None])
         if not alpha_is_mask:
             out[part, :, 3] = mask[part]
 
-    for_each(band, range(0, answer.shape[0], rows))
+    for_each_band(band, answer.shape[0], answer[:1].nbytes, 4 << 20)
     return out
-
-
-_BAND_BYTES = 4 << 20
 
 
 def _compose(

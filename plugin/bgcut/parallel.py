@@ -39,3 +39,10 @@ def for_each(work: Callable[[_I], object], items: Sequence[_I]) -> None:
     """work(item) for every item, in threads; the first error is raised once all stop."""
     for _ in in_order(work, items):
         pass
+
+
+def for_each_band(work: Callable[[slice], object], height: int, row_bytes: int, band_bytes: int) -> None:
+    """work(rows) for consecutive bands of whole rows, each about `band_bytes` (at least
+    one row), in threads."""
+    rows = max(1, band_bytes // max(1, row_bytes))
+    for_each(lambda top: work(slice(top, min(height, top + rows))), range(0, height, rows))

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-from .parallel import for_each
+from .parallel import for_each, for_each_band
 from .units import unit_to_u8
 
 #: Coefficients a, b are smooth, so they are fitted on at most this many pixels.
@@ -39,11 +39,10 @@ def luminance(rgb8: np.ndarray) -> np.ndarray:
     conversion (0.11 s at 12 MP against 0.03 s)."""
     h, w = rgb8.shape[:2]
     out = np.empty((h, w), np.float32)
-    rows = max(1, _BAND_BYTES // max(1, 4 * w))
 
-    def band(y: int) -> None:
-        part = rgb8[y : y + rows]
-        acc = out[y : y + rows]
+    def band(rows: slice) -> None:
+        part = rgb8[rows]
+        acc = out[rows]
         spare = np.empty_like(acc)
         np.multiply(part[..., 0], _L_WEIGHTS[0], out=acc, dtype=np.float32)
         for c in (1, 2):
@@ -53,7 +52,7 @@ def luminance(rgb8: np.ndarray) -> np.ndarray:
         np.floor(acc, out=acc)
         acc *= np.float32(1.0 / 255.0)
 
-    for_each(band, range(0, h, rows))
+    for_each_band(band, h, 4 * w, _BAND_BYTES)
     return out
 
 
