@@ -11,6 +11,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = (
     "whole_job.py",
     "encoders.py",
+    "answer_decode.py",
     "upload_choice.py",
     "client_overhead.py",
     "batch_throughput.py",

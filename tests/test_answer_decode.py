@@ -1,6 +1,7 @@
-"""The service's WebP answers decode to the same pixels on bgcut's direct road (Pillow's own
-libwebp decoder, no extra copies) as through Image.open, for every kind of WebP the API can
-send; sizes beyond the API's are refused before any pixel is decoded."""
+"""The service's WebP answers decode to the same pixels on bgcut's two direct roads (libwebp's
+threaded WebPDecode into bgcut's array; Pillow's own libwebp decoder, no extra copies) as
+through Image.open, for every kind of WebP the API can send; sizes beyond the API's are
+refused before any pixel is decoded."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import io
 import struct
 import tracemalloc
 
+import bgcut.webp as libwebp
 import numpy as np
 import pytest
 from bgcut import errors
-from bgcut.answer import _webp_direct, decode_answer
+from bgcut.answer import _check_size, _webp_direct, decode_answer
 from imagery import subject_photo
 from PIL import Image
 
@@ -39,6 +41,9 @@ def test_direct_webp_decode_equals_image_open(alpha, how):
     assert direct is not None  # the road taken, not the fallback
     assert direct.shape == (61, 97, 4) and direct.dtype == np.uint8
     assert np.array_equal(direct, public_decode(data))
+    threaded = libwebp.decode(data, _check_size)
+    assert threaded is not None and threaded.shape == (61, 97, 4)
+    assert np.array_equal(threaded, direct)
     assert np.array_equal(decode_answer(data), direct)
     if "lossless" in how:
         assert np.array_equal(direct[..., :3], RGB)
@@ -51,6 +56,7 @@ def test_an_animated_webp_is_left_to_image_open():
     frames[0].save(buf, format="WEBP", save_all=True, append_images=frames[1:], lossless=True)
     data = buf.getvalue()
     assert _webp_direct(data) is None
+    assert libwebp.decode(data, _check_size) is None
     assert np.array_equal(decode_answer(data), public_decode(data))  # its first frame
 
 
@@ -67,3 +73,40 @@ def test_a_webp_declaring_more_than_the_api_sends_is_refused_unread():
     tracemalloc.stop()
     assert "declares 16384×16384" in str(info.value) or "damaged" in str(info.value)
     assert peak < 20 * 2**20
+
+
+def test_the_threaded_road_finds_pillows_libwebp_here():
+    """On this machine (Pillow's Linux wheel) the threaded road is the one answers take."""
+    lib = libwebp.library()
+    assert lib is not None and lib.WebPGetDecoderVersion() >= 0x010000
+
+
+@pytest.mark.parametrize("alpha", [True, False])
+def test_a_large_answer_decodes_alike_on_every_road(alpha):
+    """Several of libwebp's row batches and its second thread: still the same pixels."""
+    rng = np.random.default_rng(5)
+    big = np.repeat(np.repeat(rng.integers(0, 256, (150, 200, 4), dtype=np.uint8), 8, 0), 8, 1)
+    data = webp(big if alpha else big[..., :3], quality=90, method=0)
+    threaded = libwebp.decode(data, _check_size)
+    assert threaded is not None
+    assert np.array_equal(threaded, public_decode(data))
+
+
+def test_a_truncated_webp_is_left_to_pillow_and_reported_damaged():
+    data = webp(np.dstack([RGB, ALPHA]), quality=80)
+    cut = data[: len(data) * 2 // 3]
+    assert libwebp.decode(cut, _check_size) is None
+    with pytest.raises(errors.BadAnswerError, match="damaged or truncated"):
+        decode_answer(cut)
+
+
+def test_the_size_is_checked_before_the_threaded_road_decodes():
+    seen = []
+
+    def refuse(w: int, h: int) -> None:
+        seen.append((w, h))
+        raise errors.BadAnswerError("too large")
+
+    with pytest.raises(errors.BadAnswerError):
+        libwebp.decode(webp(RGB, lossless=True), refuse)
+    assert seen == [(97, 61)]

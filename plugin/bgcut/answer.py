@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 from PIL import Image
 
+from . import webp
 from .errors import BadAnswerError, Remedy
 
 #: The service never returns more than 12 MP; anything far larger is a bomb.
@@ -33,7 +34,9 @@ def decode_answer(data: bytes) -> np.ndarray:
             remedy=Remedy.CHECK_ENDPOINT,
         )
     if kind == "WEBP":
-        direct = _webp_direct(data)
+        direct = webp.decode(data, _check_size)
+        if direct is None:
+            direct = _webp_direct(data)
         if direct is not None:
             return direct
     try:
@@ -78,8 +81,7 @@ def _webp_direct(data: bytes) -> np.ndarray | None:
         return None
     if frames != 1 or mode not in ("RGBA", "RGBX") or w < 1 or h < 1:
         return None
-    if w * h > MAX_ANSWER_PIXELS:
-        raise _too_large(w, h)
+    _check_size(w, h)
     try:
         pixels, _ = decoder.get_next()
     except Exception:  # noqa: BLE001
@@ -91,6 +93,11 @@ def _webp_direct(data: bytes) -> np.ndarray | None:
         rgba = rgba.copy()
         rgba[..., 3] = 255
     return rgba
+
+
+def _check_size(w: int, h: int) -> None:
+    if w * h > MAX_ANSWER_PIXELS:
+        raise _too_large(w, h)
 
 
 def _too_large(w: int, h: int) -> BadAnswerError:
