@@ -59,6 +59,7 @@ def test_image_editor_rgba_creates_a_packed_cut_identical_where_opaque(blender, 
     meta = report["images"]["Photo cut"]
     assert meta["size"] == [320, 240] and meta["packed"]
     assert report["deflate"] == "isal"  # the bundled wheel loaded: the fast packing path
+    assert "pillow.libs" in (report["webp_lib"] or "")  # answers take the threaded decode
     cut = load(tmp_path, report, "Photo cut")
     source = np.load(tmp_path / "source.npy")
     assert iou(cut[..., 3] > 0.5, truth) > 0.95

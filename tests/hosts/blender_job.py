@@ -165,6 +165,9 @@ try:
     report["enabled"] = "bl_ext.user_default.bgcut" in bpy.context.preferences.addons
     # the deflate the add-on packs its PNGs with: ISA-L's from the bundled isal wheel
     report["deflate"] = importlib.import_module("bl_ext.user_default.bgcut.bgcut.deflate").engine()
+    # the libwebp the service's WebP answers are decoded with: the bundled Pillow's own
+    webp_lib = importlib.import_module("bl_ext.user_default.bgcut.bgcut.webp").library()
+    report["webp_lib"] = getattr(webp_lib, "_name", None)
     if job.get("key_via_preferences"):
         prefs = bpy.context.preferences.addons["bl_ext.user_default.bgcut"].preferences
         prefs.api_key = job["key_via_preferences"]
