@@ -332,3 +332,26 @@ def test_a_damaged_jpeg_is_refused_before_anything_is_sent(tmp_path, emulator, k
         remove_background(path, api_key=key, endpoint=emulator.endpoint)
         assert emulator.seen[-1].file_bytes is not None
         assert _from_scan(emulator.seen[-1].file_bytes) != _from_scan(data[:-2])
+
+
+@pytest.mark.parametrize(
+    "src, size",
+    [((3000, 4000), (2828, 2121)), ((2048, 2731), (1000, 750)), ((301, 403), (211, 157))],
+)
+def test_the_banded_upload_resize_gives_the_pixels_of_one_piece(src, size):
+    """Bands of output rows on every core (many at the first size): every pixel within
+    1 of Pillow's one-piece resize (rounding where bands meet), nearly all equal, the
+    picture's first and last rows (where the filter is clamped) exactly."""
+    from bgcut.upload import _resize
+
+    rgb = subject_photo(src[1], src[0], seed=8)[0]
+    w, h = size
+    im = Image.fromarray(rgb)
+    if im.width >= 2 * w and im.height >= 2 * h:
+        im = im.reduce(min(im.width // w, im.height // h))
+    one = np.asarray(im.resize((w, h), Image.Resampling.BILINEAR)).astype(np.int16)
+    banded = _resize(rgb, w, h)
+    assert banded.shape == (h, w, 3) and banded.dtype == np.uint8
+    diff = np.abs(banded - one)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+    assert np.array_equal(banded[[0, -1]], one[[0, -1]])

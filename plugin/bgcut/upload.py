@@ -24,7 +24,11 @@ import numpy as np
 from PIL import Image
 
 from .options import MAX_PIXELS, CutOptions
+from .parallel import for_each_band
 from .source import JPEG_START, ORIENTATION
+
+#: Output bytes per band of that resize: several bands per core at 12 MP.
+_RESIZE_BAND_BYTES = 4 << 20
 
 #: The service refuses bodies over 12 MB; keep room for the multipart envelope.
 MAX_UPLOAD_BYTES = 12_000_000
@@ -186,11 +190,30 @@ def _wrap(data: bytes, info: UploadInfo, options: CutOptions) -> Upload:
 
 
 def _resize(rgb8: np.ndarray, w: int, h: int) -> np.ndarray:
-    im = Image.fromarray(rgb8)
-    if im.width >= 2 * w and im.height >= 2 * h:
-        factor = min(im.width // w, im.height // h)
-        im = im.reduce(factor)
-    return np.asarray(im.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=3.0))
+    """The picture shrunk for the upload: an integer box reduction for large steps, then
+    bilinear, in bands of output rows on every core (Pillow releases the GIL while it
+    resamples): 24 MP to 12 MP in about half the time of one piece. A band reads its own
+    rows plus a margin, so the pixels are those of one piece but for rounding (±1)."""
+    src = rgb8
+    if rgb8.shape[1] >= 2 * w and rgb8.shape[0] >= 2 * h:
+        factor = min(rgb8.shape[1] // w, rgb8.shape[0] // h)
+        src = np.asarray(Image.fromarray(rgb8).reduce(factor))
+    src_h, src_w = src.shape[:2]
+    step = src_h / h
+    reach = math.ceil(step) + 1  # source rows the filter reads beyond a band's own
+    out = np.empty((h, w, 3), np.uint8)
+
+    def band(rows: slice) -> None:
+        top = max(0, math.floor(rows.start * step) - reach)
+        bottom = min(src_h, math.ceil(rows.stop * step) + reach)
+        box = (0.0, rows.start * step - top, float(src_w), rows.stop * step - top)
+        part = Image.fromarray(src[top:bottom]).resize(
+            (w, rows.stop - rows.start), Image.Resampling.BILINEAR, box=box
+        )
+        out[rows] = np.asarray(part)
+
+    for_each_band(band, h, 3 * w, _RESIZE_BAND_BYTES)
+    return out
 
 
 def _encode_within(rgb8: np.ndarray, budget: int) -> tuple[str, bytes] | None:
