@@ -110,3 +110,58 @@ def test_the_size_is_checked_before_the_threaded_road_decodes():
     with pytest.raises(errors.BadAnswerError):
         libwebp.decode(webp(RGB, lossless=True), refuse)
     assert seen == [(97, 61)]
+
+
+def _chunks(data: bytes) -> list[tuple[bytes, int]]:
+    pos, out = 12, []
+    while pos < len(data):
+        size = struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        out.append((data[pos : pos + 4], pos))
+        pos += 8 + size + (size & 1)
+    return out
+
+
+def _with_riff_size(data: bytearray) -> bytes:
+    data[4:8] = struct.pack("<I", len(data) - 8)
+    return bytes(data)
+
+
+def test_a_vp8x_that_disowns_its_alpha_is_opaque_on_every_road():
+    """A damaged flag: libwebp alone would decode the ALPH chunk; Pillow's road (the
+    demuxer's flags) says opaque, and so does the threaded road."""
+    data = bytearray(webp(np.dstack([RGB, ALPHA]), quality=80))
+    assert [tag for tag, _ in _chunks(bytes(data))] == [b"VP8X", b"ALPH", b"VP8 "]
+    data[20] &= ~0x10
+    threaded = libwebp.decode(bytes(data), _check_size)
+    assert threaded is not None and (threaded[..., 3] == 255).all()
+    assert np.array_equal(threaded, public_decode(bytes(data)))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["trailing bytes", "chunk after the image", "reserved flag", "odd riff size", "unknown chunk"],
+)
+def test_a_container_that_is_not_exactly_well_formed_is_left_to_pillow(damage):
+    """libwebp's simple decoder is laxer than the demuxer Pillow uses; bgcut's road takes
+    only exact containers, so either road gives the same verdict (pixels or 'damaged')."""
+    data = bytearray(webp(np.dstack([RGB, ALPHA]), quality=80))
+    if damage == "trailing bytes":
+        data += b"\0\0\0\0"
+    elif damage == "chunk after the image":
+        data = bytearray(_with_riff_size(data + b"EXIF" + struct.pack("<I", 4) + b"Exif"))
+    elif damage == "reserved flag":
+        data[20] |= 0x01
+    elif damage == "odd riff size":
+        data[4:8] = struct.pack("<I", len(data) - 9)
+    else:
+        at = _chunks(bytes(data))[1][1]
+        data[at : at + 4] = b"JUNK"
+    data = bytes(data)
+    assert libwebp.decode(data, _check_size) is None
+    try:
+        expected = public_decode(data)
+    except Exception:  # noqa: BLE001 - Pillow refuses it: so must bgcut
+        with pytest.raises(errors.BadAnswerError):
+            decode_answer(data)
+    else:
+        assert np.array_equal(decode_answer(data), expected)

@@ -5,6 +5,7 @@ only once all begun work has ended."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 
@@ -74,3 +75,57 @@ def test_an_error_is_raised_after_the_begun_work_has_ended():
 
 def test_in_order_yields_every_result_in_order():
     assert list(parallel.in_order(lambda i: i * i, range(50))) == [i * i for i in range(50)]
+
+
+def test_ctrl_c_while_waiting_returns_only_once_the_running_band_has_ended():
+    """A real SIGINT to this (main) thread lands while it waits on the first band: the
+    band still running ends before the KeyboardInterrupt reaches the caller, so nothing
+    writes into the caller's arrays after it has moved on."""
+    out = np.zeros(8, np.int64)
+    first_started = threading.Event()
+
+    def band(i: int) -> None:
+        if i == 0:
+            first_started.set()
+            time.sleep(0.6)
+        out[i] = 1
+
+    def interrupt() -> None:
+        first_started.wait(5)
+        time.sleep(0.1)
+        signal.pthread_kill(main_thread, signal.SIGINT)
+
+    main_thread = threading.main_thread().ident
+    assert main_thread == threading.get_ident()
+    threading.Thread(target=interrupt).start()
+    with pytest.raises(KeyboardInterrupt):
+        parallel.for_each(band, range(8))
+    snapshot = out.copy()
+    assert snapshot[0] == 1  # band 0 had ended
+    time.sleep(0.8)
+    assert np.array_equal(out, snapshot)  # and nothing ran on afterwards
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+def test_a_child_forked_while_the_pool_lock_is_held_still_runs_bands():
+    parallel.for_each(lambda _: None, range(4))  # the pool exists in the parent
+    with parallel._pool_lock:
+        pid = os.fork()
+        if pid == 0:  # the child: its own pool and lock
+            try:
+                seen: list[int] = []
+                parallel.for_each(seen.append, range(16))
+                os._exit(0 if sorted(seen) == list(range(16)) else 1)
+            finally:
+                os._exit(2)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on the pool's lock")
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -40,10 +40,12 @@ def in_order(work: Callable[[_I], _T], items: Sequence[_I]) -> Iterator[_T]:
         for item in items:
             pending.append(pool.submit(work, item))
             if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
+                yield pending[0].result()  # kept in `pending` while waited on (Ctrl+C)
+                pending.popleft()
         while pending:
-            yield pending.popleft().result()
-    finally:  # an error or an early stop: what has begun ends before the caller goes on
+            yield pending[0].result()
+            pending.popleft()
+    finally:  # an error, Ctrl+C or an early stop: what has begun ends before the caller goes on
         for future in pending:
             future.cancel()
         wait(pending)
@@ -77,9 +79,11 @@ def _mark() -> None:
 
 
 def _forget_pool() -> None:
-    """A forked child has none of its parent's threads: it starts a pool of its own."""
-    global _pool
+    """A forked child has none of its parent's threads (and the lock may have been held
+    by one of them at the fork): it starts a pool and a lock of its own."""
+    global _pool, _pool_lock
     _pool = None
+    _pool_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):

@@ -5,8 +5,12 @@ its own, then copied out. libwebp's plain WebPDecode can filter and output rows 
 second thread while the first parses, and can write into memory bgcut owns (a 12 MP
 answer: see benchmarks/answer_decode.py). The library is the one Pillow already ships or
 links (its wheel's pillow.libs or .dylibs, else the system's libwebp.so.7); where none is
-found (Pillow's Windows wheels link it in) or it is older than 1.0, `decode` returns None
-and the caller takes Pillow's road. The pixels are the same either way (tests).
+found (Pillow's Windows wheels link it in) or it is older than 1.3.2 (the heap overflow of
+CVE-2023-4863 is fixed there: answers come from the network), `decode` returns None and
+the caller takes Pillow's road. Only a file whose RIFF container is exactly well formed
+(chunk sizes adding up to the file, known chunks, no animation) is taken; anything odd is
+left to Pillow's stricter demuxer to accept or report. Alpha is kept only where the file
+says it has alpha, as Pillow does. The pixels are the same either way (tests).
 """
 
 from __future__ import annotations
@@ -19,10 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-#: The decoder ABI these structures follow (libwebp 1.x: 0x0209). libwebp accepts any
-#: caller of the same major number and keeps new fields inside the padding.
+#: The decoder ABI these structures follow (libwebp 1.1-1.5: 0x0209; 1.6's 0x0210 changed
+#: no structure). libwebp accepts any caller of the same major number and keeps new fields
+#: inside the padding.
 _ABI = 0x0209
+_MIN_VERSION = 0x010302
 _MODE_RGBA = 1
+_ALPHA_FLAG = 0x10  # in the VP8X chunk's flags byte
+_VALID_FLAGS = 0x3C  # ICC, alpha, EXIF, XMP (animation 0x02 and the reserved bits: not here)
 _OK = 0
 #: Spare bytes after the configuration, should a library ever write past our layout.
 _SLACK = 256
@@ -110,11 +118,11 @@ def _candidates() -> list[str]:
 
 @functools.cache
 def library() -> ctypes.CDLL | None:
-    """The libwebp to decode with, its functions typed; None where there is none ≥ 1.0."""
+    """The libwebp to decode with, its functions typed; None where there is none ≥ 1.3.2."""
     for name in _candidates():
         try:
             lib = ctypes.CDLL(name)
-            if lib.WebPGetDecoderVersion() < 0x010000:
+            if lib.WebPGetDecoderVersion() < _MIN_VERSION:
                 continue
             lib.WebPInitDecoderConfigInternal.argtypes = [ctypes.c_void_p, ctypes.c_int]
             lib.WebPGetFeaturesInternal.argtypes = [
@@ -135,7 +143,7 @@ def decode(data: bytes, check_size: Callable[[int, int], None]) -> np.ndarray | 
     road cannot take it (no libwebp, an animation, damaged data: Pillow's road decides and
     reports). check_size(width, height) runs before any pixel is decoded and may raise."""
     lib = library()
-    if lib is None:
+    if lib is None or not well_formed(data):
         return None
     raw = (ctypes.c_char * (ctypes.sizeof(_Config) + _SLACK))()
     config = _Config.from_buffer(raw)
@@ -157,4 +165,46 @@ def decode(data: bytes, check_size: Callable[[int, int], None]) -> np.ndarray | 
     config.options.use_threads = 1
     if lib.WebPDecode(data, len(data), ctypes.addressof(config)) != _OK:
         return None
+    if not _says_alpha(data, bool(config.input.has_alpha)):
+        out[..., 3] = 255  # as Pillow: a file that says it has no alpha is opaque
     return out
+
+
+def _says_alpha(data: bytes, found: bool) -> bool:
+    """Whether the file declares alpha: its VP8X flag where it has that chunk (libwebp's
+    own answer also counts an ALPH chunk the flag disowns; Pillow's demuxer does not),
+    else what libwebp found (a VP8L's alpha hint)."""
+    if data[12:16] == b"VP8X":
+        return bool(data[20] & _ALPHA_FLAG)
+    return found
+
+
+#: The chunks of a still WebP (RFC 9649); ANIM/ANMF (animations) and unknown ones are not.
+_STILL_CHUNKS = frozenset({b"VP8X", b"ICCP", b"ALPH", b"VP8 ", b"VP8L", b"EXIF", b"XMP "})
+
+
+def well_formed(data: bytes) -> bool:
+    """The RIFF container holds exactly the file, as libwebp's demuxer (Pillow's road)
+    requires: the size field says the file's length; still-image chunks, each padded to
+    even length, end exactly at its end; a VP8X comes first, 10 bytes, with no reserved or
+    animation flag; one image chunk, the last (libwebp's simple decoder lets a damaged
+    image read on into the chunks after it, where the demuxer stops), any ALPH before it."""
+    if len(data) < 20 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return False
+    if int.from_bytes(data[4:8], "little") != len(data) - 8:
+        return False
+    pos, tags = 12, []
+    while pos < len(data):
+        tag = data[pos : pos + 4]
+        if pos + 8 > len(data) or tag not in _STILL_CHUNKS:
+            return False
+        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if pos + 8 + size > len(data):
+            return False
+        if tag == b"VP8X" and (pos != 12 or size != 10 or data[20] & ~_VALID_FLAGS):
+            return False
+        tags.append(tag)
+        pos += 8 + size + (size & 1)
+    images = [i for i, tag in enumerate(tags) if tag in (b"VP8 ", b"VP8L")]
+    alphas = [i for i, tag in enumerate(tags) if tag == b"ALPH"]
+    return pos == len(data) and images == [len(tags) - 1] and all(i < images[0] for i in alphas)
