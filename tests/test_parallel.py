@@ -80,29 +80,34 @@ def test_in_order_yields_every_result_in_order():
 def test_ctrl_c_while_waiting_returns_only_once_the_running_band_has_ended():
     """A real SIGINT to this (main) thread lands while it waits on the first band: the
     band still running ends before the KeyboardInterrupt reaches the caller, so nothing
-    writes into the caller's arrays after it has moved on."""
+    writes into the caller's arrays after it has moved on. Band 0 cannot end before the
+    signal is sent, however slow the machine, so the interrupt always lands inside."""
     out = np.zeros(8, np.int64)
-    first_started = threading.Event()
+    first_started, sent = threading.Event(), threading.Event()
 
     def band(i: int) -> None:
         if i == 0:
             first_started.set()
-            time.sleep(0.6)
+            sent.wait(30)
+            time.sleep(0.3)
         out[i] = 1
 
     def interrupt() -> None:
-        first_started.wait(5)
+        first_started.wait(30)
         time.sleep(0.1)
         signal.pthread_kill(main_thread, signal.SIGINT)
+        sent.set()
 
     main_thread = threading.main_thread().ident
     assert main_thread == threading.get_ident()
-    threading.Thread(target=interrupt).start()
+    sender = threading.Thread(target=interrupt)
+    sender.start()
     with pytest.raises(KeyboardInterrupt):
         parallel.for_each(band, range(8))
+    sender.join(30)
     snapshot = out.copy()
     assert snapshot[0] == 1  # band 0 had ended
-    time.sleep(0.8)
+    time.sleep(0.6)
     assert np.array_equal(out, snapshot)  # and nothing ran on afterwards
 
 
