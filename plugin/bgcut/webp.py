@@ -188,7 +188,8 @@ def well_formed(data: bytes) -> bool:
     requires: the size field says the file's length; still-image chunks, each padded to
     even length, end exactly at its end; a VP8X comes first, 10 bytes, with no reserved or
     animation flag; one image chunk, the last (libwebp's simple decoder lets a damaged
-    image read on into the chunks after it, where the demuxer stops), any ALPH before it."""
+    image read on into the chunks after it, where the demuxer stops), so any ALPH is
+    before it."""
     if len(data) < 20 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
         return False
     if int.from_bytes(data[4:8], "little") != len(data) - 8:
@@ -206,5 +207,4 @@ def well_formed(data: bytes) -> bool:
         tags.append(tag)
         pos += 8 + size + (size & 1)
     images = [i for i, tag in enumerate(tags) if tag in (b"VP8 ", b"VP8L")]
-    alphas = [i for i, tag in enumerate(tags) if tag == b"ALPH"]
-    return pos == len(data) and images == [len(tags) - 1] and all(i < images[0] for i in alphas)
+    return pos == len(data) and images == [len(tags) - 1]
