@@ -14,6 +14,7 @@ import pytest
 from bgcut import errors, model
 from bgcut.engines.cloud import BackgroundCutEngine
 from bgcut.engines.local import LocalEngine, part_sizes, whole_shape
+from bgcut.fastgraph import faster_graph
 from bgcut.freesize import with_free_size
 from bgcut.refine import box, guided_mask, guided_upsample, luminance
 from bgcut.units import unit_to_u8
@@ -191,6 +192,31 @@ def test_the_free_size_graph_gives_the_shipped_models_answer_and_runs_a_batch(mo
     assert out.shape == (2, 1, 192, 192) and 0.0 <= out.min() and out.max() <= 1.0
     one = free.run(None, {name: pair[1:]})[0]
     assert np.abs(out[1] - one[0]).max() < 1e-4  # each picture of a batch is its own
+
+
+def test_the_faster_graph_gives_the_shipped_models_answer(model_dir):
+    """Constant-scale upsampling and the fused output only: the same probabilities, within
+    float rounding, at every size the engine reads (whole pictures, the views' batch)."""
+    import onnxruntime as ort
+
+    free = with_free_size(model.load_verified(model_dir / "models" / model.MODEL_FILE))
+    fast = faster_graph(free)
+    assert faster_graph(fast) == fast  # not the shipped graph any more: left as it is
+    shipped = ort.InferenceSession(free, providers=["CPUExecutionProvider"])
+    edited = ort.InferenceSession(fast, providers=["CPUExecutionProvider"])
+    assert len(shipped.get_outputs()) == 7 and len(edited.get_outputs()) == 1
+    name = shipped.get_inputs()[0].name
+    rng = np.random.default_rng(5)
+    for shape in [(1, 3, 320, 320), (1, 3, 256, 320), (1, 3, 320, 288), (2, 3, 192, 192)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        want, got = shipped.run(None, {name: x})[0], edited.run(None, {name: x})[0]
+        assert got.shape == want.shape
+        assert np.abs(got - want).max() < 1e-4
+
+
+def test_the_engine_reads_pictures_only_at_sides_its_graph_takes(engine):
+    with pytest.raises(ValueError, match="multiples of 32"):
+        engine.batch_probabilities([np.zeros((100, 100, 3), np.uint8)], (200, 200))
 
 
 @pytest.mark.parametrize("name", REAL_PHOTOS)

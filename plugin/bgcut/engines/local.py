@@ -17,6 +17,7 @@ from PIL import Image
 
 from ..cutout import Cutout, build_cutout
 from ..errors import CancelledError, EngineError, Remedy
+from ..fastgraph import SIDE_STEP, faster_graph
 from ..freesize import with_free_size
 from ..model import load_verified
 from ..options import CutOptions
@@ -145,7 +146,7 @@ class LocalEngine:
                     ) from None
                 if hasattr(ort, "disable_telemetry_events"):
                     ort.disable_telemetry_events()
-                data = with_free_size(load_verified(self._model))
+                data = faster_graph(with_free_size(load_verified(self._model)))
                 opts = ort.SessionOptions()
                 opts.log_severity_level = 3
                 # its threads stop spinning when a run ends, instead of holding both cores
@@ -162,6 +163,8 @@ class LocalEngine:
     def batch_probabilities(self, pictures: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
         """The model's probabilities for each picture at `size` (width, height), in one run
         (N×height×width)."""
+        if size[0] % SIDE_STEP or size[1] % SIDE_STEP:
+            raise ValueError(f"the model reads pictures only at sides that are multiples of {SIDE_STEP}")
         session = self._get_session()
         x = np.stack([model_input(rgb8, size) for rgb8 in pictures])
         out = session.run(None, {session.get_inputs()[0].name: x})[0]
