@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from bgcut import writing
+from bgcut import shrink, writing
 from bgcut.api import remove_background
 from bgcut.cli import main
 from bgcut.emulator.segment import segment
@@ -355,3 +355,17 @@ def test_the_banded_upload_resize_gives_the_pixels_of_one_piece(src, size):
     diff = np.abs(banded - one)
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
     assert np.array_equal(banded[[0, -1]], one[[0, -1]])
+
+
+@pytest.mark.parametrize(("width", "height"), [(4001, 2999), (2999, 4001), (961, 643)])
+def test_the_banded_shrink_gives_pillows_pixels_to_the_bit(width, height):
+    """The local engine's model input and working picture, and the upload's first step,
+    reduce in bands of source rows on every core; the pixels are those of one piece."""
+    small, _ = subject_photo(640, 480)
+    rgb = np.asarray(Image.fromarray(small).resize((width, height), Image.Resampling.BICUBIC))
+    whole = Image.fromarray(rgb)
+    for size in [(320, 256), (256, 320), (640, 480), (192, 192)]:
+        want = np.asarray(whole.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0))
+        assert np.array_equal(shrink.lanczos(rgb, size), want), size
+    for factor in [(2, 2), (3, 5), (4, 4)]:
+        assert np.array_equal(shrink.box_reduce(rgb, *factor), np.asarray(whole.reduce(factor))), factor

@@ -25,6 +25,7 @@ from PIL import Image
 
 from .options import MAX_PIXELS, CutOptions
 from .parallel import for_each_band
+from .shrink import box_reduce
 from .source import JPEG_START, ORIENTATION
 
 #: Output bytes per band of that resize: several bands per core at 12 MP.
@@ -197,7 +198,7 @@ def _resize(rgb8: np.ndarray, w: int, h: int) -> np.ndarray:
     src = rgb8
     if rgb8.shape[1] >= 2 * w and rgb8.shape[0] >= 2 * h:
         factor = min(rgb8.shape[1] // w, rgb8.shape[0] // h)
-        src = np.asarray(Image.fromarray(rgb8).reduce(factor))
+        src = box_reduce(rgb8, factor, factor)
     src_h, src_w = src.shape[:2]
     step = src_h / h
     reach = math.ceil(step) + 1  # source rows the filter reads beyond a band's own

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from ..cutout import Cutout, build_cutout
 from ..errors import CancelledError, EngineError, Remedy
@@ -23,6 +22,7 @@ from ..model import load_verified
 from ..options import CutOptions
 from ..pacing import Notify, Pacer
 from ..refine import resize_float
+from ..shrink import lanczos
 from ..source import Source
 from ..units import unit_to_u8
 from .protocol import Progress
@@ -102,19 +102,18 @@ def working_size(height: int, width: int) -> tuple[int, int]:
 
 def working_image(rgb8: np.ndarray) -> np.ndarray:
     """The picture at the working size, the one downsample both extra views are cut from
-    (Lanczos, after a box reduction for large pictures)."""
+    (Lanczos, after a box reduction for large pictures: shrink.py)."""
     size = working_size(*rgb8.shape[:2])
     if size == (rgb8.shape[1], rgb8.shape[0]):
         return rgb8
-    return np.asarray(Image.fromarray(rgb8).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0))
+    return lanczos(rgb8, size)
 
 
 def model_input(rgb8: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """One picture as the model reads it: at `size` (width, height), scaled to its own
     brightest value, normalised with ImageNet's mean and deviation, channels first
     (3×height×width float32)."""
-    resized = Image.fromarray(rgb8).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    small = np.asarray(resized, dtype=np.float32)
+    small = lanczos(rgb8, size).astype(np.float32)
     small /= max(float(small.max()), 1.0)
     return np.ascontiguousarray(((small - _MEAN) / _STD).transpose(2, 0, 1), dtype=np.float32)
 
