@@ -122,11 +122,8 @@ def _scale_name(scale: int) -> bytes:
 
 def _scales_tensor(scale: int) -> bytes:
     """The float tensor [1, 1, scale, scale] named _scale_name(scale)."""
-    tag_dims = bytes([_DIMS << 3])  # int64 varint field
     return (
-        tag_dims
-        + bytes([4])
-        + bytes([_DATA_TYPE << 3, _FLOAT])
+        bytes([_DIMS << 3, 4, _DATA_TYPE << 3, _FLOAT])  # dims [4], data_type FLOAT (varints)
         + message(_TENSOR_NAME, _scale_name(scale))
         + message(_RAW_DATA, struct.pack("<4f", 1.0, 1.0, scale, scale))
     )
