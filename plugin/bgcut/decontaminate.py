@@ -248,18 +248,25 @@ def _lerp(grid: np.ndarray, axis: int, pos: np.ndarray) -> np.ndarray:
     shape[axis] = len(pos)
     frac = (pos - low).reshape(shape)
     out = np.take(grid, low, axis=axis)
+    if not frac.any():  # whole positions (the last pass at one-pixel cells): a shift
+        return out
     out *= 1 - frac
     out += np.take(grid, np.minimum(low + 1, n - 1), axis=axis) * frac
     return out
 
 
 def _box_sums(a: np.ndarray, g: int) -> np.ndarray:
-    """Sums over every full (2g+1)² window of the last two axes ("valid": 2g smaller)."""
+    """Sums over every full (2g+1)² window of the last two axes ("valid": 2g smaller), as
+    adds of shifted slices: the windows here are 3×3, where numpy's running sums (cumsum
+    scans element by element) took a third of a small picture's edge colours."""
     k = 2 * g + 1
-    run = np.cumsum(a, axis=-2)
-    rows = np.concatenate([run[..., k - 1 : k, :], run[..., k:, :] - run[..., :-k, :]], axis=-2)
-    run = np.cumsum(rows, axis=-1)
-    return np.concatenate([run[..., k - 1 : k], run[..., k:] - run[..., :-k]], axis=-1)
+    rows = a[..., : a.shape[-2] - k + 1, :].copy()
+    for i in range(1, k):
+        rows += a[..., i : a.shape[-2] - k + 1 + i, :]
+    out = rows[..., : rows.shape[-1] - k + 1].copy()
+    for i in range(1, k):
+        out += rows[..., i : rows.shape[-1] - k + 1 + i]
+    return out
 
 
 def _cell_sums(a: np.ndarray, d: int) -> np.ndarray:

@@ -15,7 +15,7 @@ blocked layout it computes the same thing.
 
 The scales hold where every side of the picture is a multiple of 32 (then each of the five
 poolings halves it exactly): the local engine reads pictures only at such sizes
-(whole_shape, VIEW_SIDE). The outputs equal the shipped graph's within float rounding
+(whole_shape, VIEW_ALONG × VIEW_ACROSS). The outputs equal the shipped graph's within float rounding
 (tests/test_local_engine.py).
 """
 
