@@ -82,7 +82,7 @@ def decontaminate(colour: np.ndarray, mask: np.ndarray, out: np.ndarray) -> None
     """
     *wide, last = passes_for(*mask.shape)
     tile = last.size * max(1, round(TILE / last.size))
-    runs = band_runs(mask, tile)
+    runs = band_runs(mask, tile, cell=last.size)
     if not runs:
         return
     grid: Grid | None = None
@@ -94,9 +94,15 @@ def decontaminate(colour: np.ndarray, mask: np.ndarray, out: np.ndarray) -> None
     for_each(lambda run: _apply(colour, mask, out, final, run, last.size, limits), runs)
 
 
-def band_runs(mask: np.ndarray, tile: int, max_run: int = MAX_RUN) -> list[tuple[int, int, int, int]]:
+def band_runs(
+    mask: np.ndarray, tile: int, max_run: int = MAX_RUN, cell: int = 1
+) -> list[tuple[int, int, int, int]]:
     """(y0, y1, x0, x1) rectangles of side-by-side tiles that hold band pixels (found one
-    row of tiles at a time, so no picture-sized temporary is made)."""
+    row of tiles at a time, so no picture-sized temporary is made), each trimmed to its
+    band pixels' bounds in whole cells of `cell` pixels (tile is a multiple of it): every
+    rectangle keeps to one grid of cells, so its pixels get the estimate they would get
+    untrimmed, and an edge crossing a row of tiles costs its own rows, not the tiles'
+    (the quokka's rectangles 3.5x its band pixels before, 2.0x after)."""
     h, w = mask.shape
     runs = []
     for y0 in range(0, h, tile):
@@ -106,8 +112,19 @@ def band_runs(mask: np.ndarray, tile: int, max_run: int = MAX_RUN) -> list[tuple
         edges = np.flatnonzero(np.diff(np.concatenate(([0], flags.view(np.int8), [0]))))
         for start, stop in zip(edges[::2], edges[1::2], strict=True):
             for a in range(start, stop, max_run):
-                runs.append((y0, y1, a * tile, min(w, min(stop, a + max_run) * tile)))
+                x0, x1 = a * tile, min(w, min(stop, a + max_run) * tile)
+                runs.append(_trimmed(band[:, x0:x1], y0, x0, cell))
     return runs
+
+
+def _trimmed(band: np.ndarray, y0: int, x0: int, cell: int) -> tuple[int, int, int, int]:
+    """The bounds of a rectangle's band pixels (it holds some), widened to whole cells
+    counted from its corner (y0, x0), within it."""
+    rows, cols = np.flatnonzero(band.any(axis=1)), np.flatnonzero(band.any(axis=0))
+    h, w = band.shape
+    top, left = rows[0] // cell * cell, cols[0] // cell * cell
+    bottom, right = min(h, (rows[-1] // cell + 1) * cell), min(w, (cols[-1] // cell + 1) * cell)
+    return y0 + top, y0 + bottom, x0 + left, x0 + right
 
 
 def _blocks_any(a: np.ndarray, n: int) -> np.ndarray:
