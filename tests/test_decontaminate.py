@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bgcut import decontaminate as dc
 from bgcut.cli import main
 from bgcut.cutout import build_cutout
 from bgcut.decontaminate import decontaminate
@@ -227,3 +228,35 @@ def test_gimp_decontaminates_a_sixteen_bit_cut_unless_turned_off(gimp, key):
     assert (cuts[True][..., :3][soft] != source[..., :3][soft]).any(axis=1).mean() > 0.5
     opaque = alpha == 65535
     assert np.array_equal(cuts[True][..., :3][opaque], source[..., :3][opaque])
+
+
+@pytest.mark.parametrize("shape", [(240, 320), (1203, 1601)])
+def test_trimmed_rectangles_hold_every_band_pixel_and_give_the_untrimmed_estimate(shape, monkeypatch):
+    fg, bg, _ = scene(*shape, seed=3)
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    disc = np.clip((min(h, w) * 0.33 - np.hypot(yy - h / 2, xx - w / 2)) / 4 + 0.5, 0, 1)
+    mask = (disc * 255 + 0.5).astype(np.uint8)
+    image = composite(fg, bg, mask, np.uint8)
+    band = (mask > 0) & (mask < 255)
+    *_, last = dc.passes_for(h, w)
+    tile = last.size * max(1, round(dc.TILE / last.size))
+    trimmed = dc.band_runs(mask, tile, cell=last.size)
+    # the same rectangles as whole tiles: what band_runs gave before it trimmed them
+    whole = [
+        (a // tile * tile, min(h, a // tile * tile + tile), c // tile * tile, min(w, -(-d // tile) * tile))
+        for a, b, c, d in trimmed
+    ]
+    covered = np.zeros(mask.shape, bool)
+    for y0, y1, x0, x1 in trimmed:
+        assert y0 % last.size == 0 and x0 % last.size == 0
+        covered[y0:y1, x0:x1] = True
+    assert np.array_equal(covered & band, band)
+    area = sum((b - a) * (d - c) for a, b, c, d in trimmed)
+    assert area < 0.7 * sum((b - a) * (d - c) for a, b, c, d in whole)
+    out = image.copy()
+    decontaminate(image, mask, out)
+    monkeypatch.setattr(dc, "band_runs", lambda m, t, cell=1: whole)
+    untrimmed = image.copy()
+    decontaminate(image, mask, untrimmed)
+    assert np.array_equal(out, untrimmed) and not np.array_equal(out, image)
