@@ -1,13 +1,14 @@
 """The offline engine against rembg's plain u2netp cut, on the same model file.
 
 Both load u2netp once in this process; then, per photo, runs alternate (bgcut, rembg,
-rembg, bgcut, ...: neither always runs first) and the median time is kept. Photos: the real photos with ground truth
-the tests use (tests/realphotos.py) and two of them upscaled to 12 MP (truth upscaled with
-them). Reported: seconds, the bgcut/rembg ratio of wall time and of this process's CPU
-time (steadier when other work shares the machine), IoU (alpha > 127) and mean absolute
-error against the truth, whether the extra views ran, and the peak memory a cut adds
-above the process's resident size before it (Linux clear_refs; median over the runs, the
-largest is in the JSON), per engine.
+rembg, bgcut, ...: neither always runs first), each after a short rest (SETTLE), and the
+median time is kept. Photos: the real photos with ground truth the tests use
+(tests/realphotos.py) and two of them upscaled to 12 MP (truth upscaled with them).
+Reported: seconds, the bgcut/rembg ratio of wall time and of this process's CPU time
+(steadier when other work shares the machine), IoU (alpha > 127) and mean absolute error
+against the truth, whether the extra views ran, and the peak memory a cut adds above the
+process's resident size before it (Linux clear_refs; median over the runs, the largest
+is in the JSON), per engine.
 
 rembg (`pip install rembg`, benchmark-only) finds the model at $U2NET_HOME/u2netp.onnx: a
 temporary folder linking to bgcut's verified copy, so it never downloads.
@@ -35,6 +36,11 @@ from PIL import Image
 from realphotos import Photo, all_photos
 
 BIG_MP = 12.0
+#: Seconds of rest, untimed, before each run. rembg's session lets onnxruntime's threads
+#: spin on after a run (bgcut's stop): a bgcut cut timed straight after a rembg one took
+#: 1.12x its time after its own (quokka, 271 against 241 ms), and after 0.1 s of rest the
+#: same as after its own. A user runs one tool at a time, not both in one process.
+SETTLE = 0.2
 
 
 def upscaled(photo: Photo, megapixels: float) -> Photo:
@@ -60,6 +66,7 @@ def measure(
 ) -> tuple[np.ndarray, float, float, float]:
     """(alpha, seconds, CPU seconds of this process, MB the cut added at its peak above
     the resident size before it)."""
+    time.sleep(SETTLE)
     before = reset_peak()
     start, cpu = time.perf_counter(), time.process_time()
     alpha = cut(rgb)
@@ -84,7 +91,7 @@ def main() -> None:
         cut(warm)
     rows, records = [], []
     for photo in photos:
-        n = rounds if photo.rgb.size < 3 * 4e6 else max(3, rounds // 2)
+        n = rounds
         times: dict[str, list[float]] = {k: [] for k in engines}
         cpus: dict[str, list[float]] = {k: [] for k in engines}
         peaks: dict[str, list[float]] = {k: [] for k in engines}
